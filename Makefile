@@ -1,0 +1,55 @@
+# opskeeper: `make demo` runs the monthly maintenance of the example estate; `make test` runs the tests.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: demo test test-fast lint bench system-deps clean
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,dev]'
+	@touch $(STAMP)
+
+# Debian packages the tests and benchmarks use: sshd and sudo for the fleet test bed, restic for the backup
+# benchmark, chromium and a CJK font to look at reports, lynis to compare scans.
+system-deps:
+	@missing=""; \
+	command -v sshd >/dev/null || test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v restic >/dev/null || missing="$$missing restic"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v lynis >/dev/null || missing="$$missing lynis"; \
+	command -v sudo >/dev/null || missing="$$missing sudo"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-wqy-microhei"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/python -m opskeeper.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not sshd and not s3 and not postgres and not browser"
+
+lint: $(STAMP)
+	$(BIN)/ruff check opskeeper flows tasks deployments tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP) bench-fanout bench-backup
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
+
+# Each capability adds its own targets (bench-fanout, bench-backup, testbed-up, ...) in mk/*.mk.
+-include mk/*.mk
