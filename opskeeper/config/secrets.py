@@ -1,0 +1,159 @@
+"""Secret references: ``env:NAME``, ``file:PATH``, ``prefect:BLOCK``, resolved at run time.
+
+The estate holds references, never values. Every resolved value is registered
+with the redactor so that logs, artifacts, reports, notifications and the
+ledger can be scrubbed with :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from opskeeper.errors import OpskeeperError
+
+REDACTED = "***"
+_MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
+
+
+class SecretError(OpskeeperError):
+    """A secret reference could not be resolved."""
+
+    exit_code = 2
+
+
+class SecretSource(StrEnum):
+    ENV = "env"
+    FILE = "file"
+    PREFECT = "prefect"
+
+
+class _Redactor:
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def register(self, value: str) -> None:
+        if len(value) < _MIN_SECRET_LEN:
+            return
+        with self._lock:
+            self._values.add(value)
+            # A multi-line secret (a private key) is also hidden line by line.
+            for line in value.splitlines():
+                if len(line.strip()) >= 16:
+                    self._values.add(line.strip())
+
+    def redact(self, text: str) -> str:
+        if not text:
+            return text
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for value in values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
+
+
+_REDACTOR = _Redactor()
+
+
+def redact(text: str) -> str:
+    """Replace every secret value resolved so far in this process with ``***``."""
+    return _REDACTOR.redact(text)
+
+
+def redact_data(value: Any) -> Any:
+    """``redact`` through JSON-like data (dicts, lists, strings), e.g. a step's parsed detail."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v) for v in value]
+    return value
+
+
+def register_secret(value: str) -> None:
+    """Make ``value`` redacted from outputs (for secrets obtained elsewhere)."""
+    _REDACTOR.register(value)
+
+
+class SecretRef(BaseModel):
+    """A reference to a secret: ``{ref: "env:NAME"}`` or the short string form ``"env:NAME"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ref: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"ref": data}
+        return data
+
+    @model_validator(mode="after")
+    def _check_form(self) -> SecretRef:
+        source, sep, name = self.ref.partition(":")
+        if not sep or not name or source not in {s.value for s in SecretSource}:
+            raise ValueError(
+                f"secret reference {self.ref!r} must be 'env:NAME', 'file:PATH' or 'prefect:BLOCK'"
+            )
+        return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        # Editors must accept the short string form the estate files use, not only {ref: ...}.
+        short = {"type": "string", "pattern": r"^(env|file|prefect):.+$", "examples": ["env:NAME"]}
+        return {"anyOf": [short, handler(core_schema)]}
+
+    @property
+    def source(self) -> SecretSource:
+        return SecretSource(self.ref.partition(":")[0])
+
+    @property
+    def name(self) -> str:
+        return self.ref.partition(":")[2]
+
+    def __str__(self) -> str:  # never the value
+        return self.ref
+
+    def resolve(self) -> str:
+        """Fetch the value now; register it for redaction."""
+        value = self._fetch()
+        _REDACTOR.register(value)
+        return value
+
+    def _fetch(self) -> str:
+        match self.source:
+            case SecretSource.ENV:
+                value = os.environ.get(self.name)
+                if value is None:
+                    raise SecretError(f"secret {self.ref}: environment variable {self.name} is not set")
+                return value
+            case SecretSource.FILE:
+                path = Path(self.name).expanduser()
+                try:
+                    return path.read_text().rstrip("\n")
+                except OSError as e:
+                    raise SecretError(f"secret {self.ref}: cannot read {path}: {e.strerror}") from e
+            case SecretSource.PREFECT:
+                return _prefect_secret(self.name, self.ref)
+
+
+def _prefect_secret(block_name: str, ref: str) -> str:
+    # Imported lazily: the core does not depend on prefect unless a block is used.
+    try:
+        from prefect.blocks.system import Secret
+    except ImportError as e:  # pragma: no cover - prefect is a dependency
+        raise SecretError(f"secret {ref}: prefect is not installed") from e
+    try:
+        block = Secret.load(block_name, _sync=True)  # type: ignore[call-arg]  # async_dispatch: force sync
+        return str(block.get())  # type: ignore[union-attr]
+    except Exception as e:  # prefect raises ValueError / ObjectNotFound
+        raise SecretError(f"secret {ref}: cannot load Prefect Secret block {block_name!r}: {e}") from e
