@@ -1,0 +1,1 @@
+"""Health and security checks: collected facts in, results and findings out."""

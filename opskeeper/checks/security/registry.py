@@ -1,0 +1,60 @@
+"""The check registry: every check registers by its stable id; adding a module under rules/ adds checks."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from opskeeper.checks.security.model import CheckContext, CheckMeta, Facts, ObjectResult, Severity
+
+CheckFn = Callable[[Facts, CheckContext], Iterable[ObjectResult]]
+
+
+@dataclass(frozen=True)
+class Check:
+    meta: CheckMeta
+    fn: CheckFn
+
+
+_REGISTRY: dict[str, Check] = {}
+
+
+def check(
+    id: str, *, title: str, severity: Severity, rationale: str, remediation: str, needs: tuple[str, ...]
+) -> Callable[[CheckFn], CheckFn]:
+    """Register a check function under ``id`` (decorator). Ids are stable: they are in fingerprints."""
+
+    def register(fn: CheckFn) -> CheckFn:
+        if id in _REGISTRY and _REGISTRY[id].fn is not fn:
+            raise ValueError(f"security check id {id!r} registered twice")
+        meta = CheckMeta(id, title, severity, rationale, remediation, needs)
+        _REGISTRY[id] = Check(meta, fn)
+        return fn
+
+    return register
+
+
+def _load_rules() -> None:
+    from opskeeper.checks.security import rules
+
+    for mod in pkgutil.iter_modules(rules.__path__):
+        importlib.import_module(f"{rules.__name__}.{mod.name}")
+
+
+def all_checks() -> list[Check]:
+    _load_rules()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get(check_id: str) -> Check:
+    _load_rules()
+    try:
+        return _REGISTRY[check_id]
+    except KeyError:
+        raise KeyError(f"unknown security check {check_id!r}") from None
+
+
+def needed_sections(checks: Iterable[Check]) -> list[str]:
+    return sorted({s for c in checks for s in c.meta.needs})

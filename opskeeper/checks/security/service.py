@@ -1,0 +1,197 @@
+"""Security scans over the estate: targets, one host's scan end to end, and the run record.
+
+The Prefect flow (flows/security_scan.py) and the CLI both use these functions; the
+flow adds retries, fan-out as tasks, the artifact and notifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from opskeeper.checks.security.collect import collect
+from opskeeper.checks.security.lifecycle import ScanDiff, record_host_scan
+from opskeeper.checks.security.model import ScanError, ScanTarget
+from opskeeper.checks.security.scan import HostScan, scan_host
+from opskeeper.config.estate import Estate, Host
+from opskeeper.errors import InputError
+from opskeeper.ledger import Ledger
+from opskeeper.ledger.core import Run, RunStatus
+from opskeeper.ledger.findings import ScanStatus, baseline, record_baseline
+from opskeeper.remote import connect as remote_connect
+from opskeeper.remote.interface import Executor
+
+ExecutorFactory = Callable[[Host], Executor]
+
+
+def connect(host: Host, ledger: Ledger | None = None, estate: Estate | None = None) -> Executor:
+    """Local for ``local: true`` hosts, else SSH with the pinned host key.
+
+    With ``ledger`` a refused host key lands in the audit trail; with ``estate`` jump hosts resolve.
+    """
+    return remote_connect(host, ledger=ledger, estate=estate)
+
+
+@dataclass(frozen=True)
+class HostJob:
+    """A host to scan with what is needed to judge and record it."""
+
+    target: ScanTarget
+    host: Host
+    remediation: dict[str, timedelta]
+
+
+@dataclass
+class ScanReport:
+    run_id: int | None
+    diffs: list[ScanDiff] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def status(self) -> RunStatus:
+        if self.error:
+            return RunStatus.FAILED
+        if any(d.status is ScanStatus.FAILED for d in self.diffs):
+            return (
+                RunStatus.PARTIAL
+                if any(d.status is not ScanStatus.FAILED for d in self.diffs)
+                else RunStatus.FAILED
+            )
+        return RunStatus.OK
+
+
+def host_jobs(estate: Estate, customer: str | None = None) -> list[HostJob]:
+    """Every host of the estate (or of one customer) with its system's policy and the tier's deadlines."""
+    if customer is not None and customer not in {c.id for c in estate.customers}:
+        known = ", ".join(c.id for c in estate.customers)
+        raise InputError(f"unknown customer {customer!r}; known: {known}")
+    jobs = []
+    for c, system, h in estate.all_hosts():
+        if customer is not None and c.id != customer:
+            continue
+        ports = tuple(
+            sorted({s.port for s in system.services if s.port and (not s.hosts or h.name in s.hosts)})
+        )
+        target = ScanTarget(c.id, system.id, h.name, system.security, ports)
+        jobs.append(HostJob(target, h, dict(estate.tier_of(c).remediation)))
+    return jobs
+
+
+def scan_job(ledger: Ledger, job: HostJob, connector: ExecutorFactory | None = None) -> HostScan:
+    """Collect and judge one host (no ledger writes: safe to run in parallel)."""
+    with ledger.session() as s:
+        known = baseline(s, job.host.name)
+    now = datetime.now(UTC)
+    try:
+        executor = connector(job.host) if connector else connect(job.host, ledger)
+    except Exception as e:  # noqa: BLE001 - a host we cannot even connect to is a failed scan, not a crash
+        return HostScan.failed(job.target, now, f"{type(e).__name__}: {e}")
+    with executor:
+        return scan_host(executor, job.target, sudo=job.host.sudo, now=now, baseline=known)
+
+
+def record(ledger: Ledger, job: HostJob, scan: HostScan, run_id: int | None) -> ScanDiff:
+    with ledger.session() as s:
+        diff = record_host_scan(s, scan, job.remediation, run_id)
+    ledger.audit("opskeeper", "security.scan", job.host.name, {"scan_id": diff.scan_id, **diff.counts()})
+    return diff
+
+
+def start_run(
+    ledger: Ledger, customer: str | None, trigger: str = "manual", flow_run_id: str | None = None
+) -> int:
+    with ledger.session() as s:
+        run = Run(kind="scan", customer_id=customer, trigger=trigger, flow_run_id=flow_run_id)
+        s.add(run)
+        s.flush()
+        return run.id
+
+
+def finish_run(ledger: Ledger, report: ScanReport) -> None:
+    if report.run_id is None:
+        return
+    totals: dict[str, int] = {}
+    for d in report.diffs:
+        for k, v in d.counts().items():
+            totals[k] = totals.get(k, 0) + v
+    with ledger.session() as s:
+        run = s.get(Run, report.run_id)
+        if run is not None:
+            run.status, run.ended_at = report.status, datetime.now(UTC)
+            run.summary = {"hosts": len(report.diffs), **totals}
+            run.reason = report.error
+
+
+def run_scan(
+    estate: Estate,
+    ledger: Ledger,
+    customer: str | None = None,
+    *,
+    connector: ExecutorFactory | None = None,
+    workers: int = 8,
+) -> ScanReport:
+    """Scan every host (in parallel threads), record findings host by host, return the diffs."""
+    jobs = host_jobs(estate, customer)
+    connector = connector or (lambda h: connect(h, ledger, estate))
+    report = ScanReport(start_run(ledger, customer))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
+            scans = list(pool.map(lambda j: scan_job(ledger, j, connector), jobs))
+        for job, scan in zip(jobs, scans, strict=True):
+            report.diffs.append(record(ledger, job, scan, report.run_id))
+    except BaseException as e:
+        report.error = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        finish_run(ledger, report)
+    return report
+
+
+def rebaseline(
+    estate: Estate, ledger: Ledger, host_name: str, by: str, connector: ExecutorFactory | None = None
+) -> int:
+    """Record the host's current integrity hashes as its new baseline (after an explained change)."""
+    jobs = [j for j in host_jobs(estate) if j.host.name == host_name]
+    if not jobs:
+        raise InputError(f"unknown host {host_name!r}")
+    job = jobs[0]
+    if not job.target.policy.integrity_paths:
+        raise InputError(f"host {host_name!r}: its system has no security.integrity_paths")
+    with (connector(job.host) if connector else connect(job.host, ledger, estate)) as executor:
+        facts = collect(executor, job.target, ["integrity"], sudo=job.host.sudo)
+    sect = facts.sections["integrity"]
+    if not sect.ok:
+        raise ScanError(f"{host_name}: cannot hash the integrity paths: {sect.error}")
+    hashes = dict(sect.data["hashes"])
+    with ledger.session() as s:
+        n = record_baseline(s, host_name, hashes, datetime.now(UTC), replace=True)
+    ledger.audit(by, "security.rebaseline", host_name, {"files": n})
+    return n
+
+
+SCAN_EVERY = timedelta(days=7)
+
+
+def customers_due(estate: Estate, ledger: Ledger, now: datetime, every: timedelta = SCAN_EVERY) -> list[str]:
+    """Customers whose last completed scan (of them, or of the whole estate) is older than ``every``.
+
+    For the tick: a weekly scan that the scheduler missed is simply due at the next tick.
+    """
+    done = (RunStatus.OK, RunStatus.PARTIAL)
+    with ledger.session() as s:
+        rows = s.execute(
+            select(Run.customer_id, func.max(Run.started_at))
+            .where(Run.kind == "scan", Run.status.in_([d.value for d in done]))
+            .group_by(Run.customer_id)
+        ).all()
+    last: dict[str | None, datetime] = {cid: at for cid, at in rows}
+    due = []
+    for c in estate.customers:
+        seen = [t for t in (last.get(c.id), last.get(None)) if t is not None]
+        if not seen or now - max(seen) >= every:
+            due.append(c.id)
+    return due

@@ -1,0 +1,260 @@
+"""Scheduled maintenance of a customer's hosts: gate by window and blackout, run the cadence's
+runbook on every host, record every step, end ok / partial / failed.
+
+Pure core: the Prefect flow (flows/maintenance.py) supplies a ``HostRunner`` that runs
+each host as a task; the CLI without a server and the tests use the threaded default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from opskeeper import calendar
+from opskeeper.config.estate import Customer, Estate, Host, System
+from opskeeper.config.runbook import RunbookSet, Step
+from opskeeper.config.types import Cadence
+from opskeeper.errors import InputError
+from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import runs as ledger_runs
+from opskeeper.ledger.core import RunStatus, StepStatus
+from opskeeper.remote import connect
+from opskeeper.remote.interface import ExecutorError
+from opskeeper.remote.locks import HostBusy, host_locks
+from opskeeper.runbook.engine import Gate, HostRun, HostTarget, StepRecord, host_status
+from opskeeper.timefmt import fmt_local
+
+KIND = "maintenance"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    allowed: bool
+    status: RunStatus | None = None
+    reason: str = ""
+    window: calendar.Interval | None = None
+
+
+def gate_for(customer: Customer, now: datetime, force_window: bool) -> GateDecision:
+    """May maintenance start now? Blackouts and closed windows block it unless forced."""
+    blackout = calendar.blackout_at(customer.blackouts, customer.timezone, now)
+    window = calendar.window_open_at(customer, now)
+    if force_window:
+        if blackout:
+            why = f"forced inside blackout '{blackout.reason}'"
+        elif window is None:
+            why = "forced outside the maintenance window"
+        else:
+            why = ""
+        return GateDecision(True, reason=why, window=window)
+    if blackout:
+        return GateDecision(False, RunStatus.SKIPPED_BLACKOUT, f"blackout: {blackout.reason}")
+    if window is None:
+        nxt = calendar.next_open_window(customer, now)
+        when = fmt_local(nxt.start, customer.timezone) if nxt else "none within a year"
+        return GateDecision(
+            False, RunStatus.SKIPPED_WINDOW, f"outside the maintenance window; next opens {when}"
+        )
+    return GateDecision(True, window=window)
+
+
+@dataclass(frozen=True)
+class HostJob:
+    """Everything a worker needs to run one host (picklable names, not live objects)."""
+
+    run_id: int
+    customer_id: str
+    system_id: str
+    host_name: str
+    runbook: str
+    gate: Gate
+    now: datetime | None = None  # the run's clock (tests pin it); None: the real time on the worker
+
+
+@dataclass(frozen=True)
+class HostResult:
+    host: str
+    system: str
+    status: StepStatus
+    steps: int
+    failed: tuple[str, ...] = ()
+    error: str | None = None
+
+
+HostRunner = Callable[[Sequence[HostJob]], list[HostResult]]
+
+
+@dataclass
+class MaintenanceResult:
+    customer_id: str
+    cadence: str
+    run_id: int
+    status: RunStatus
+    reason: str = ""
+    hosts: list[HostResult] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "customer": self.customer_id,
+            "cadence": self.cadence,
+            "status": str(self.status),
+            "reason": self.reason,
+            "hosts": [
+                {"host": h.host, "system": h.system, "status": str(h.status), "steps": h.steps,
+                 "failed": list(h.failed), "error": h.error}
+                for h in self.hosts
+            ],
+        }  # fmt: skip
+
+
+def find_host(
+    estate: Estate, customer_id: str, system_id: str, host_name: str
+) -> tuple[Customer, System, Host]:
+    customer = estate.customer(customer_id)
+    system = customer.system(system_id)
+    return customer, system, system.host(host_name)
+
+
+def run_host(estate: Estate, runbooks: RunbookSet, ledger: Ledger, job: HostJob) -> HostResult:
+    """Connect to one host and run the runbook's steps on it; each step is written as it ends."""
+    customer, system, host = find_host(estate, job.customer_id, job.system_id, job.host_name)
+    steps: list[tuple[str, Step]] = runbooks.expanded_steps(job.runbook)
+    started = utcnow()
+    try:
+        executor = connect(host, ledger=ledger, estate=estate)
+        executor.connect()  # a refused host key is audited by the SSH layer, with both fingerprints
+    except ExecutorError as e:
+        return _host_error(ledger, job, system.id, "connect", started, str(e))
+    target = HostTarget(
+        estate, customer, system, host, executor, now=job.now or utcnow(), ledger=ledger, run_id=job.run_id
+    )
+    try:
+        locks = host_locks(ledger.engine.url.render_as_string(hide_password=False))
+        try:
+            # One maintenance per host at a time, across processes (CLI runs have no shared Prefect server).
+            with locks.hold(host.name, owner=f"run {job.run_id}"):
+                run = HostRun(target, job.gate, lambda r: ledger_runs.add_step(ledger, job.run_id, r))
+                records = run.run(steps)
+        finally:
+            locks.close()
+    except HostBusy as e:
+        return _host_error(ledger, job, system.id, "lock", started, str(e))
+    finally:
+        executor.close()  # also when the lock backend could not be reached
+    failed = tuple(r.step for r in records if r.status in (StepStatus.FAILED, StepStatus.ERROR))
+    return HostResult(host.name, system.id, host_status(records), len(records), failed)
+
+
+def _host_error(
+    ledger: Ledger, job: HostJob, system_id: str, step: str, started: datetime, error: str
+) -> HostResult:
+    rec = StepRecord(job.runbook, step, job.host_name, started, utcnow(), StepStatus.ERROR, error=error)
+    ledger_runs.add_step(ledger, job.run_id, rec)
+    return HostResult(job.host_name, system_id, StepStatus.ERROR, 1, (step,), error)
+
+
+def threaded_runner(estate: Estate, runbooks: RunbookSet, ledger: Ledger, workers: int = 32) -> HostRunner:
+    def run(jobs: Sequence[HostJob]) -> list[HostResult]:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
+            return list(pool.map(lambda j: _guarded(estate, runbooks, ledger, j), jobs))
+
+    return run
+
+
+def _guarded(estate: Estate, runbooks: RunbookSet, ledger: Ledger, job: HostJob) -> HostResult:
+    """A host that blows up never takes the others down: its failure is its result."""
+    try:
+        return run_host(estate, runbooks, ledger, job)
+    except Exception as e:  # noqa: BLE001 - one host's crash must not stop the fan-out
+        return crashed(job, e)
+
+
+def crashed(job: HostJob, e: BaseException) -> HostResult:
+    """The result of a host whose worker blew up: that host's failure, not the run's."""
+    return HostResult(job.host_name, job.system_id, StepStatus.ERROR, 0, (), f"{type(e).__name__}: {e}")
+
+
+def overall(hosts: Sequence[HostResult]) -> RunStatus:
+    if not hosts:
+        return RunStatus.OK
+    good = sum(h.status is StepStatus.OK for h in hosts)
+    if good == len(hosts):
+        return RunStatus.OK
+    return RunStatus.FAILED if good == 0 else RunStatus.PARTIAL
+
+
+@dataclass(frozen=True)
+class Trigger:
+    trigger: str = "manual"
+    by: str | None = None
+    flow_run_id: str | None = None
+
+
+def run_customer(
+    estate: Estate,
+    runbooks: RunbookSet,
+    ledger: Ledger,
+    customer: Customer,
+    cadence: Cadence,
+    *,
+    runner: HostRunner,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    force_window: bool = False,
+    trigger: Trigger = Trigger(),
+    approved_by: str | None = None,
+) -> MaintenanceResult:
+    """One maintenance run for one customer: gate, fan out over hosts, record, conclude."""
+    pinned_now = now  # only a caller-given clock travels to the hosts
+    now = now or utcnow()
+    if cadence.value not in runbooks:
+        raise InputError(f"no runbook named {cadence.value!r} in {estate.runbooks_dir}")
+    if cadence not in estate.tier_of(customer).cadences:
+        raise InputError(
+            f"customer {customer.id}: tier {customer.tier!r} does not include {cadence.value} maintenance"
+        )
+    period = calendar.period_of(cadence, now, customer.timezone).key
+    new = ledger_runs.NewRun(KIND, customer.id, cadence.value, period=period, trigger=trigger.trigger,
+                             triggered_by=trigger.by, flow_run_id=trigger.flow_run_id, dry_run=dry_run,
+                             force_window=force_window)  # fmt: skip
+    gate = gate_for(customer, now, force_window)
+    if not gate.allowed and not dry_run:
+        assert gate.status is not None
+        run_id = ledger_runs.record_skipped(ledger, new, gate.status, gate.reason)
+        return MaintenanceResult(customer.id, cadence.value, run_id, gate.status, gate.reason)
+    run_id = ledger_runs.start_run(ledger, new)
+    if approved_by and not dry_run:
+        ledger.audit(approved_by, "maintenance.approved", f"run/{run_id}",
+                     {"customer": customer.id, "cadence": cadence.value, "triggered_by": trigger.by or ""})  # fmt: skip
+    step_gate = Gate(
+        window_open=gate.allowed,
+        window_reason=gate.reason,
+        approved_by=approved_by,
+        dry_run=dry_run,
+        recheck=not force_window,
+    )
+    jobs = [
+        HostJob(run_id, customer.id, s.id, h.name, cadence.value, step_gate, pinned_now)
+        for s in customer.systems
+        for h in s.hosts
+    ]
+    result = MaintenanceResult(customer.id, cadence.value, run_id, RunStatus.RUNNING)
+    try:
+        result.hosts = runner(jobs)
+        result.status = overall(result.hosts)
+        if dry_run:
+            result.reason = "dry run: nothing was changed" + (f" ({gate.reason})" if gate.reason else "")
+        elif gate.reason:
+            result.reason = gate.reason
+    except Exception as e:
+        result.status, result.reason = RunStatus.FAILED, f"run aborted: {type(e).__name__}: {e}"
+        raise
+    except BaseException as e:  # KeyboardInterrupt, SystemExit, Prefect's cancellation signals
+        result.status, result.reason = RunStatus.CANCELLED, f"cancelled ({type(e).__name__})"
+        raise
+    finally:
+        # Written in finally: a crash or cancellation still leaves the run concluded on record.
+        ledger_runs.finish_run(ledger, run_id, result.status, result.reason or None, result.summary())
+    return result

@@ -1,0 +1,1 @@
+"""Runbook execution: render steps, run them on a host, judge the result, record every step."""

@@ -1,0 +1,253 @@
+"""Run a runbook's steps on one host: render, gate, execute with retries, judge, roll back, record.
+
+Every step leaves a ``StepRecord`` handed to ``on_record`` as soon as it ends (the
+caller writes it to the ledger), so a crash mid-runbook loses nothing done before it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from opskeeper.calendar import blackout_at, window_open_at
+from opskeeper.checks.health import Sample
+from opskeeper.config.estate import Customer, Estate, Host, System
+from opskeeper.config.runbook import OnFailure, Step
+from opskeeper.config.secrets import redact, redact_data
+from opskeeper.errors import OpskeeperError
+from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger.core import StepStatus
+from opskeeper.remote.interface import CommandResult, Executor, ExecutorError
+from opskeeper.runbook import actions
+from opskeeper.runbook.expect import judge
+from opskeeper.runbook.templating import TemplateError, evaluate, render_command
+
+OUTPUT_KEEP = 16 * 1024  # characters of output kept per step in the ledger
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    runbook: str
+    step: str
+    host: str
+    started_at: datetime
+    ended_at: datetime
+    status: StepStatus
+    attempts: int = 1
+    exit_code: int | None = None
+    output: str = ""
+    error: str | None = None
+    detail: dict[str, Any] | None = None
+    samples: tuple[Sample, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What this run may do: gated steps need an open window, some need a named approver."""
+
+    window_open: bool
+    window_reason: str = ""
+    approved_by: str | None = None
+    dry_run: bool = False
+    # Look at the customer's calendar again before each gated step: a run that started in its window
+    # must not go on with destructive work after the window closed or a blackout began.
+    recheck: bool = False
+
+
+@dataclass
+class HostTarget:
+    estate: Estate
+    customer: Customer
+    system: System
+    host: Host
+    executor: Executor
+    now: datetime
+    ledger: Ledger | None = None
+    run_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def selects(selector: str, host: Host) -> bool:
+    if selector == "all":
+        return True
+    if selector == "primary":
+        return host.role == "primary"
+    kind, _, value = selector.partition(":")
+    return {"role": host.role == value, "host": host.name == value, "label": value in host.labels}.get(
+        kind, False
+    )
+
+
+def template_context(t: HostTarget) -> dict[str, Any]:
+    return {
+        "customer": t.customer,
+        "system": t.system,
+        "host": t.host,
+        "optimisation": t.system.optimisation,
+        "services": t.system.services,
+        "now": t.now,
+        **t.extra,
+    }
+
+
+def _clip(text: str) -> str:
+    text = redact(text)
+    return (
+        text
+        if len(text) <= OUTPUT_KEEP
+        else text[:OUTPUT_KEEP] + f"\n... [{len(text) - OUTPUT_KEEP} more chars]"
+    )
+
+
+class HostRun:
+    """Executes steps on one host and reports each as it ends."""
+
+    def __init__(self, target: HostTarget, gate: Gate, on_record: Callable[[StepRecord], None]) -> None:
+        self.t, self.gate, self.on_record = target, gate, on_record
+        self.records: list[StepRecord] = []
+        self._done: list[tuple[str, Step]] = []  # completed steps, for rollback
+        self._started = utcnow()
+
+    def run(self, steps: Sequence[tuple[str, Step]]) -> list[StepRecord]:
+        ctx = template_context(self.t)
+        for book, step in steps:
+            if not selects(step.on, self.t.host):
+                continue
+            record = self._one(book, step, ctx)
+            if record.status is StepStatus.OK:
+                self._done.append((book, step))
+                continue
+            if record.status not in (StepStatus.FAILED, StepStatus.ERROR):
+                continue
+            if step.on_failure is OnFailure.CONTINUE:
+                continue
+            if step.on_failure is OnFailure.ROLLBACK:
+                self._rollback(book, step, ctx)
+            break
+        return self.records
+
+    def _emit(self, record: StepRecord) -> StepRecord:
+        self.records.append(record)
+        # Written as it ends, so a crash later loses nothing; the writer raises only LedgerError.
+        self.on_record(record)
+        return record
+
+    def _skip(self, book: str, step: Step, why: str) -> StepRecord:
+        now = utcnow()
+        return self._emit(
+            StepRecord(book, step.name, self.t.host.name, now, now, StepStatus.SKIPPED, 0, output=why)
+        )
+
+    def _one(self, book: str, step: Step, ctx: dict[str, Any]) -> StepRecord:
+        where = f"runbook {book}, step {step.name!r}"
+        try:
+            if step.when and not evaluate(step.when, ctx, where):
+                return self._skip(book, step, f"condition false: {step.when}")
+            command = render_command(step.run, ctx, where) if step.run else None
+        except TemplateError as e:
+            now = utcnow()
+            return self._emit(
+                StepRecord(book, step.name, self.t.host.name, now, now, StepStatus.ERROR, 0, error=str(e))
+            )
+        if step.gated and not self.gate.window_open:
+            return self._skip(book, step, f"needs a maintenance window: {self.gate.window_reason}")
+        # The run's clock (target.now) advanced by the real time elapsed since this host started.
+        at = self.t.now + (utcnow() - self._started)
+        if step.gated and self.gate.recheck and (closed := closed_now(self.t.customer, at)):
+            return self._skip(book, step, closed)
+        if step.requires_approval and not self.gate.approved_by:
+            return self._skip(book, step, "needs an approval (none given)")
+        if self.gate.dry_run:
+            return self._skip(book, step, f"dry run: would run {command or 'action ' + str(step.action)}")
+        return self._execute(book, step, command)
+
+    def _execute(self, book: str, step: Step, command: str | None) -> StepRecord:
+        started = utcnow()
+        attempt, last = 0, None
+        while attempt <= step.retries:
+            attempt += 1
+            last = self._attempt(step, command)
+            if last[0] is StepStatus.OK:
+                break
+            if attempt <= step.retries:
+                time.sleep(step.retry_delay.total_seconds())
+        assert last is not None
+        status, exit_code, output, error, detail, samples = last
+        return self._emit(
+            StepRecord(
+                book, step.name, self.t.host.name, started, utcnow(), status, attempt,
+                exit_code, _clip(output), redact(error) if error else None, redact_data(detail), samples,
+            )
+        )  # fmt: skip
+
+    def _attempt(self, step: Step, command: str | None) -> tuple:  # type: ignore[type-arg]
+        timeout = step.timeout.total_seconds()
+        sudo = self._sudo(step)
+        try:
+            if command is not None:
+                result: CommandResult = self.t.executor.run(command, timeout=timeout, sudo=sudo)
+                verdict = judge(result, step.expect)
+                output = result.stdout + (f"\n[stderr]\n{result.stderr}" if result.stderr.strip() else "")
+                detail = {"value": verdict.value} if verdict.value is not None else None
+                status = StepStatus.OK if verdict.ok else StepStatus.FAILED
+                return status, result.exit_code, output, verdict.reason or None, detail, ()
+            action = actions.get(str(step.action))
+            outcome = action(
+                actions.ActionContext(
+                    executor=self.t.executor, estate=self.t.estate, customer=self.t.customer,
+                    system=self.t.system, host=self.t.host, params=step.params, timeout=timeout,
+                    sudo=sudo, now=self.t.now, ledger=self.t.ledger, run_id=self.t.run_id,
+                )
+            )  # fmt: skip
+            status = StepStatus.OK if outcome.ok else StepStatus.FAILED
+            error = None if outcome.ok else (outcome.output.splitlines() or ["failed"])[-1]
+            return status, outcome.exit_code, outcome.output, error, outcome.detail, outcome.samples
+        except ExecutorError as e:
+            return StepStatus.ERROR, None, "", str(e), None, ()
+        except OpskeeperError as e:
+            return StepStatus.ERROR, None, "", f"{type(e).__name__}: {e}", None, ()
+        except Exception as e:  # noqa: BLE001 - a bug in an action is this step's error, on record
+            return StepStatus.ERROR, None, "", f"unexpected {type(e).__name__}: {e}", None, ()
+
+    def _sudo(self, step: Step) -> bool:
+        return step.sudo and (self.t.host.sudo or self.t.host.local)  # only where the estate allows it
+
+    def _rollback(self, book: str, failed: Step, ctx: dict[str, Any]) -> None:
+        for b, step in [(book, failed), *reversed(self._done)]:
+            if not step.rollback:
+                continue
+            started = utcnow()
+            name = f"{step.name}:rollback"
+            try:
+                cmd = render_command(step.rollback, ctx, f"runbook {b}, rollback of {step.name!r}")
+                res = self.t.executor.run(cmd, timeout=step.timeout.total_seconds(), sudo=self._sudo(step))
+                status = StepStatus.ROLLED_BACK if res.ok else StepStatus.ERROR
+                self._emit(StepRecord(b, name, self.t.host.name, started, utcnow(), status, 1, res.exit_code,
+                                      _clip(res.stdout + res.stderr)))  # fmt: skip
+            except (ExecutorError, TemplateError) as e:
+                self._emit(StepRecord(b, name, self.t.host.name, started, utcnow(), StepStatus.ERROR, 1,
+                                      error=redact(str(e))))  # fmt: skip
+
+
+def closed_now(customer: Customer, at: datetime) -> str | None:
+    """Why gated work may not start at ``at`` (a blackout began, the window closed), or None."""
+    blackout = blackout_at(customer.blackouts, customer.timezone, at)
+    if blackout is not None:
+        return f"a blackout began during the run: {blackout.reason}"
+    if window_open_at(customer, at) is None:
+        return "the maintenance window closed during the run"
+    return None
+
+
+def host_status(records: Sequence[StepRecord]) -> StepStatus:
+    """OK unless any step failed or errored."""
+    if any(r.status in (StepStatus.FAILED, StepStatus.ERROR) for r in records):
+        return StepStatus.FAILED
+    return StepStatus.OK
