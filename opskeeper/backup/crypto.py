@@ -1,0 +1,163 @@
+"""Keys and authenticated envelopes.
+
+A passphrase derives (scrypt) a key-encryption key that opens the ``keys/<id>``
+object holding the random master keys. Every other object is sealed with
+AES-256-GCM under the master encryption key, with the object's type and id as
+associated data, so a blob cannot be swapped for another without detection.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from opskeeper.backup.errors import IntegrityError, UnsupportedFormat, WrongPassphrase
+
+ENVELOPE_VERSION = 1
+NONCE_LEN = 12
+TAG_LEN = 16
+ENVELOPE_OVERHEAD = 1 + NONCE_LEN + TAG_LEN
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """scrypt cost: n=2**15, r=8 costs ~32 MiB and ~0.1 s; enough against offline guessing of a passphrase."""
+
+    salt: bytes
+    n: int = 2**15
+    r: int = 8
+    p: int = 1
+
+    def derive(self, passphrase: str) -> bytes:
+        return hashlib.scrypt(
+            passphrase.encode(),
+            salt=self.salt,
+            n=self.n,
+            r=self.r,
+            p=self.p,
+            maxmem=256 * self.n * self.r + (1 << 20),
+            dklen=32,
+        )
+
+
+_NONCES = threading.local()
+_NONCE_BATCH = 256
+
+
+def _random_nonce() -> bytes:
+    """A fresh random 96-bit nonce; drawn from the OS in batches (one syscall per 256 blobs)."""
+    pool: list[bytes] | None = getattr(_NONCES, "pool", None)
+    if not pool:
+        raw = os.urandom(NONCE_LEN * _NONCE_BATCH)
+        pool = _NONCES.pool = [raw[i:i + NONCE_LEN] for i in range(0, len(raw), NONCE_LEN)]
+    return pool.pop()
+
+
+# A forked child must never reuse the parent's unused nonces.
+os.register_at_fork(after_in_child=lambda: _NONCES.__dict__.clear())
+
+
+@dataclass(frozen=True)
+class MasterKeys:
+    """Random keys of one repository: encryption, chunk-id MAC, and the chunker's secret seed."""
+
+    enc_key: bytes
+    id_key: bytes
+    chunker_seed: int
+
+    @classmethod
+    def generate(cls) -> MasterKeys:
+        return cls(secrets.token_bytes(32), secrets.token_bytes(32), secrets.randbits(63) | 1)
+
+    @functools.cached_property
+    def _aead(self) -> AESGCM:
+        """One cipher object per repository (the key schedule once, not per blob); safe across threads."""
+        return AESGCM(self.enc_key)
+
+    def blob_id(self, data: bytes | memoryview) -> bytes:
+        """Keyed id of a chunk: HMAC-SHA256 over its SHA-256, so ids reveal nothing without the key.
+
+        Hash-then-MAC lets a one-chunk file's content hash serve as both its checksum and
+        the input of its id: the data is hashed once.
+        """
+        return self.blob_id_of_digest(hashlib.sha256(data).digest())
+
+    def blob_id_of_digest(self, sha256_digest: bytes) -> bytes:
+        return hmac.digest(self.id_key, sha256_digest, "sha256")
+
+    def seal(self, plaintext: bytes | memoryview, aad: bytes) -> bytes:
+        nonce = _random_nonce()
+        return bytes([ENVELOPE_VERSION]) + nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def open(self, envelope: bytes | memoryview, aad: bytes, what: str) -> bytes:
+        env = memoryview(envelope)
+        if len(env) < ENVELOPE_OVERHEAD:
+            raise IntegrityError(f"{what}: envelope too short ({len(env)} bytes)")
+        if env[0] != ENVELOPE_VERSION:
+            raise UnsupportedFormat(f"{what}: envelope version {env[0]} is not supported")
+        try:
+            return self._aead.decrypt(env[1 : 1 + NONCE_LEN], env[1 + NONCE_LEN :], aad)
+        except InvalidTag as e:
+            raise IntegrityError(f"{what}: authentication failed (corrupted or tampered)") from e
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "enc_key": self.enc_key.hex(),
+                "id_key": self.id_key.hex(),
+                "chunker_seed": self.chunker_seed,
+            }
+        ).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> MasterKeys:
+        d = json.loads(raw)
+        return cls(bytes.fromhex(d["enc_key"]), bytes.fromhex(d["id_key"]), int(d["chunker_seed"]))
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def wrap_keys(keys: MasterKeys, passphrase: str, key_id: str, kdf: KdfParams | None = None) -> bytes:
+    """The ``keys/<id>`` object: scrypt parameters and the master keys sealed under the derived key."""
+    kdf = kdf or KdfParams(salt=secrets.token_bytes(16))
+    kek = kdf.derive(passphrase)
+    nonce = os.urandom(NONCE_LEN)
+    sealed = AESGCM(kek).encrypt(nonce, keys.to_json(), f"keys/{key_id}".encode())
+    return json.dumps(
+        {
+            "version": ENVELOPE_VERSION,
+            "kdf": {"name": "scrypt", "salt": _b64(kdf.salt), "n": kdf.n, "r": kdf.r, "p": kdf.p},
+            "nonce": _b64(nonce),
+            "sealed": _b64(sealed),
+        },
+        indent=1,
+    ).encode()
+
+
+def unwrap_keys(raw: bytes, passphrase: str, key_id: str) -> MasterKeys:
+    """Open a ``keys/<id>`` object; WrongPassphrase when the derived key does not authenticate."""
+    d = json.loads(raw)
+    if d.get("version") != ENVELOPE_VERSION or d["kdf"]["name"] != "scrypt":
+        raise UnsupportedFormat(f"keys/{key_id}: unsupported key format")
+    k = d["kdf"]
+    kdf = KdfParams(base64.b64decode(k["salt"]), int(k["n"]), int(k["r"]), int(k["p"]))
+    kek = kdf.derive(passphrase)
+    try:
+        plain = AESGCM(kek).decrypt(
+            base64.b64decode(d["nonce"]), base64.b64decode(d["sealed"]), f"keys/{key_id}".encode()
+        )
+    except InvalidTag as e:
+        raise WrongPassphrase(f"wrong passphrase: it does not open key {key_id}") from e
+    return MasterKeys.from_json(plain)

@@ -1,0 +1,1 @@
+"""Stores: the lowest layer, ids and bytes only. See ``interface.py``."""
