@@ -1,0 +1,1 @@
+"""Channel implementations: outbox folder, SMTP, webhooks (JSON, Slack, Teams)."""

@@ -1,0 +1,176 @@
+"""Delivery of one ledger row: attempt, record, retry with backoff, give up and let escalation act.
+
+The row exists before the first attempt. Each attempt is counted in the ledger *before* the
+channel is called, and the outcome after, so a crash in between leaves a row that is still
+``pending``: the next run sends it again under the same key and Message-ID, and the outbox
+file, the SMTP Message-ID or the webhook ``Idempotency-Key`` lets the receiver drop the copy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from opskeeper.config.estate import Estate
+from opskeeper.config.notify import DeliveryPolicy
+from opskeeper.config.secrets import redact
+from opskeeper.ledger import Ledger
+from opskeeper.ledger.notify import DeliveryStatus, Notification
+from opskeeper.notify.channels.outbox import OutboxChannel
+from opskeeper.notify.channels.smtp import SmtpChannel
+from opskeeper.notify.channels.webhook import WebhookChannel
+from opskeeper.notify.interface import Channel, DeliveryError, Message, NotifyError, PermanentDeliveryError
+from opskeeper.paths import home_dir
+
+ChannelFactory = Callable[[Estate, str], Channel]
+
+
+def outbox_dir(estate: Estate) -> Path:
+    configured = estate.emergency_plan.outbox_dir
+    return Path(configured) if configured else home_dir() / "outbox"
+
+
+def sender_of(estate: Estate) -> str:
+    smtp = estate.emergency_plan.smtp
+    return smtp.sender if smtp else f"{estate.provider.name} <notifications@opskeeper.invalid>"
+
+
+def default_channel(estate: Estate, transport: str) -> Channel:
+    """The channel for a row's transport, as the estate configures it."""
+    if transport == "outbox":
+        return OutboxChannel(outbox_dir(estate), sender_of(estate))
+    if transport == "smtp":
+        if estate.emergency_plan.smtp is None:
+            raise NotifyError("emergency_plan.smtp is not configured, but a message wants SMTP")
+        return SmtpChannel(estate.emergency_plan.smtp)
+    if transport in ("json", "slack", "teams"):
+        return WebhookChannel(transport)
+    raise NotifyError(f"unknown transport {transport!r}")
+
+
+def message_of(row: Notification, ack_url: str | None) -> Message:
+    return Message(
+        key=row.key,
+        message_id=row.message_id,
+        address=row.address,
+        recipient_name=row.contact_name,
+        subject=row.subject,
+        text=row.body_text,
+        html=row.body_html,
+        language=row.language,
+        event=row.event,
+        customer_id=row.customer_id,
+        severity=row.severity,
+        drill=row.drill,
+        ack_url=ack_url,
+    )
+
+
+def next_pause(policy: DeliveryPolicy, attempts: int) -> float:
+    """Seconds before the next tick may try again: backoff, doubling, capped."""
+    seconds = policy.backoff.total_seconds() * 2 ** max(0, attempts - 1)
+    return min(seconds, policy.max_backoff.total_seconds())
+
+
+def deliver(
+    ledger: Ledger,
+    row_id: int,
+    channel: Channel,
+    message: Message,
+    policy: DeliveryPolicy,
+    now: datetime,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Notification:
+    """Try now (with a few quick retries); record every attempt and the outcome."""
+    for quick in range(policy.quick_retries + 1):
+        with ledger.session() as s:
+            row = s.get_one(Notification, row_id)
+            if row.status != DeliveryStatus.PENDING:
+                return row  # someone else finished it meanwhile
+            attempts = row.attempts + 1
+            # Claim the attempt: an overlapping tick that read the same count loses and leaves it to us.
+            claimed = s.execute(
+                update(Notification)
+                .where(Notification.id == row_id, Notification.attempts == row.attempts)
+                .values(attempts=attempts, last_attempt_at=now)
+            ).rowcount  # type: ignore[attr-defined]  # a CursorResult for UPDATE
+        if not claimed:
+            with ledger.session() as s:
+                return s.get_one(Notification, row_id)
+        try:
+            channel.send(message)
+        except DeliveryError as e:
+            permanent = isinstance(e, PermanentDeliveryError) or attempts >= policy.max_attempts
+            last_quick = quick == policy.quick_retries
+            row = _record_failure(ledger, row_id, redact(str(e)), now, permanent, last_quick, policy)
+            if permanent or last_quick:
+                return row
+            sleep(policy.quick_backoff.total_seconds() * 2**quick)
+            continue
+        except Exception as e:
+            # A channel bug, not a delivery outcome: still record it and back off, and give up after
+            # max_attempts so that escalation acts, instead of a row pending silently on every tick.
+            error = redact(f"{type(e).__name__}: {e}")
+            _record_failure(ledger, row_id, error, now, attempts >= policy.max_attempts, True, policy)
+            raise
+        return _record_sent(ledger, row_id, now)
+    raise AssertionError("unreachable")
+
+
+def _record_sent(ledger: Ledger, row_id: int, now: datetime) -> Notification:
+    with ledger.session() as s:
+        row = s.get_one(Notification, row_id)
+        row.status = DeliveryStatus.SENT
+        row.sent_at = now
+        row.next_attempt_at = None
+        row.failure = None
+    ledger.audit(
+        "notify",
+        "notification.sent",
+        f"notification:{row_id}",
+        {
+            "customer": row.customer_id,
+            "event": row.event,
+            "to": row.contact_name,
+            "channel": row.channel,
+            "attempts": row.attempts,
+        },
+    )
+    return row
+
+
+def _record_failure(
+    ledger: Ledger,
+    row_id: int,
+    error: str,
+    now: datetime,
+    permanent: bool,
+    last_quick: bool,
+    policy: DeliveryPolicy,
+) -> Notification:
+    with ledger.session() as s:
+        row = s.get_one(Notification, row_id)
+        row.failure = error[:2000]
+        if permanent:
+            row.status = DeliveryStatus.FAILED
+            row.next_attempt_at = None
+        elif last_quick:
+            row.next_attempt_at = now + timedelta(seconds=next_pause(policy, row.attempts))
+    if permanent:
+        ledger.audit(
+            "notify",
+            "notification.failed",
+            f"notification:{row_id}",
+            {
+                "customer": row.customer_id,
+                "event": row.event,
+                "to": row.contact_name,
+                "attempts": row.attempts,
+                "error": row.failure,
+            },
+        )
+    return row

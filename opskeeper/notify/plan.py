@@ -1,0 +1,129 @@
+"""The emergency plan as data: who is told (roles, levels), over which channels, by when.
+
+Pure functions of the estate: no ledger, no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from opskeeper.calendar import business_time_between, response_deadline
+from opskeeper.config.estate import Customer, Estate, SupportHours
+from opskeeper.config.types import Language, Severity
+
+ONCALL_LEVEL = 9  # the provider's own on-call, after the customer's escalation levels
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    role: str
+    level: int
+    channel: str  # email | webhook
+    transport: str  # outbox | smtp | json | slack | teams
+    address: str
+    languages: tuple[Language, ...]  # preferred first; the renderer falls back to English last
+
+
+def idempotency_key(event: str, customer_id: str, contact: str, channel: str, dedup_key: str) -> str:
+    raw = "\x1f".join((event, customer_id, contact, channel, dedup_key))
+    return hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def group_key(event: str, customer_id: str, dedup_key: str) -> str:
+    """All messages about one thing (every contact, channel and escalation level) share this."""
+    return hashlib.sha256("\x1f".join((event, customer_id, dedup_key)).encode()).hexdigest()[:40]
+
+
+def recipients(
+    estate: Estate, customer: Customer, severity: Severity, *, drill: bool, level: int | None = None
+) -> list[Recipient]:
+    """The first round (``level=None``: the plan's roles, else level-1 contacts) or one escalation level."""
+    plan = estate.emergency_plan
+    sev = plan.plan_for(severity)
+    langs = (customer.language, customer.fallback_language)
+    if level == ONCALL_LEVEL:
+        return _oncall(estate, sev.channels)
+    if level is not None:
+        contacts = [c for c in customer.contacts if c.escalation_level == level]
+    else:
+        roles = (plan.drills.roles or sev.roles) if drill else sev.roles
+        contacts = [c for c in customer.contacts if c.role in roles] if roles else []
+        if not contacts:
+            contacts = [c for c in customer.contacts if c.escalation_level == 1] or customer.contacts[:1]
+    out: list[Recipient] = []
+    for c in contacts:
+        prefs = (c.language, *langs) if c.language else langs
+        if "email" in sev.channels and c.email:
+            out.append(Recipient(c.name, c.role, c.escalation_level, "email", plan.channel, c.email, prefs))
+        if "webhook" in sev.channels and c.webhook:
+            out.append(
+                Recipient(c.name, c.role, c.escalation_level, "webhook", c.webhook_kind, c.webhook, prefs)
+            )
+    return out
+
+
+def _oncall(estate: Estate, channels: Sequence[str]) -> list[Recipient]:
+    p = estate.provider
+    name = f"{p.name} on-call"
+    out = []
+    if p.oncall_email and "email" in channels:
+        out.append(
+            Recipient(
+                name,
+                "oncall",
+                ONCALL_LEVEL,
+                "email",
+                estate.emergency_plan.channel,
+                p.oncall_email,
+                (Language.EN,),
+            )
+        )
+    if p.oncall_webhook:  # the internal on-call always gets its webhook, whatever the customer plan says
+        out.append(
+            Recipient(name, "oncall", ONCALL_LEVEL, "webhook", "json", p.oncall_webhook, (Language.EN,))
+        )
+    return out
+
+
+def support_hours_of(estate: Estate, customer: Customer) -> SupportHours:
+    """The customer's own hours, else the provider's hours read in the customer's zone."""
+    return customer.support_hours or estate.provider.support_hours
+
+
+def holidays_of(estate: Estate, customer: Customer) -> list:
+    return sorted(set(customer.holidays) | set(estate.provider.holidays))
+
+
+def deadline(estate: Estate, customer: Customer, severity: Severity, opened_at: datetime) -> datetime | None:
+    """The response deadline the customer's tier promises for this severity (None: no promise)."""
+    tier = estate.tier_of(customer)
+    allowed = tier.response.get(severity)
+    if allowed is None:
+        return None
+    return response_deadline(
+        opened_at,
+        allowed,
+        coverage=tier.coverage_for(severity),  # type: ignore[arg-type]
+        support_hours=support_hours_of(estate, customer),
+        holidays=holidays_of(estate, customer),
+        tz=customer.timezone,
+    )
+
+
+def time_left(
+    estate: Estate, customer: Customer, severity: Severity, now: datetime, due: datetime
+) -> timedelta:
+    """Counted time until ``due`` (support hours only, when the tier counts that way); negative once past."""
+    tier = estate.tier_of(customer)
+    return business_time_between(
+        now,
+        due,
+        coverage=tier.coverage_for(severity),  # type: ignore[arg-type]
+        support_hours=support_hours_of(estate, customer),
+        holidays=holidays_of(estate, customer),
+        tz=customer.timezone,
+    )
