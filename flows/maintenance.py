@@ -1,0 +1,88 @@
+"""Maintenance flow: monthly / quarterly / annual runbooks for each customer, one run per customer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.security_scan import security_scan
+from opskeeper.calendar import window_open_at
+from opskeeper.config.estate import Customer, Estate
+from opskeeper.config.loader import load_estate
+from opskeeper.config.runbook import RunbookSet, load_runbooks
+from opskeeper.config.types import Cadence
+from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import runs as ledger_runs
+from opskeeper.ledger.core import RunStatus
+from opskeeper.maintenance import HostJob, HostResult, Trigger, crashed, run_customer
+from opskeeper.paths import config_path
+from tasks.maintenance import maintain_host, publish_run_report
+from tasks.notify_maintenance import notify_result, notify_started
+
+
+def _prefect_runner(estate: Estate, runbooks: RunbookSet, customer: Customer, cadence: Cadence, notify: bool):  # type: ignore[no-untyped-def]
+    def run(jobs: Sequence[HostJob]) -> list[HostResult]:
+        if notify and jobs:
+            window = window_open_at(customer, utcnow())
+            notify_started(estate, customer.id, cadence.value, jobs[0].run_id, window.end if window else None)
+        futures = [maintain_host.submit(estate, runbooks, job) for job in jobs]
+        return [_host_result(job, f) for job, f in zip(jobs, futures, strict=True)]
+
+    return run
+
+
+def _host_result(job: HostJob, future: Any) -> HostResult:
+    """A host whose task crashed is that host's failure: the others finish and the run ends partial."""
+    try:
+        return future.result()
+    except Exception as e:  # noqa: BLE001 - the task run shows the traceback in Prefect
+        return crashed(job, e)
+
+
+@flow(name="maintenance", task_runner=ThreadPoolTaskRunner(max_workers=32), log_prints=True)  # type: ignore[arg-type]
+def maintenance(
+    cadence: Cadence,
+    customer: str | None = None,
+    dry_run: bool = False,
+    force_window: bool = False,
+    triggered_by: str | None = None,
+    trigger: str = "manual",
+    config: str | None = None,
+    approved_by: str | None = None,
+) -> list[dict[str, object]]:
+    """Run the cadence's runbook on every host of each customer (or one), honouring windows and blackouts."""
+    log = get_run_logger()
+    estate = load_estate(config_path(config))
+    runbooks = load_runbooks(estate.runbooks_dir)
+    ledger = Ledger.open()
+    for run_id in ledger_runs.reap_abandoned(ledger, utcnow()):
+        log.warning("run %s was abandoned by a dead process; closed, its work is due again", run_id)
+    customers = [estate.customer(customer)] if customer else estate.customers
+    results = []
+    for c in customers:
+        if cadence not in estate.tier_of(c).cadences:
+            log.info("%s: tier %s has no %s maintenance", c.id, c.tier, cadence.value)
+            continue
+        who = Trigger(trigger, triggered_by, str(flow_run.id) if flow_run.id else None)
+        started_at = utcnow()
+        res = run_customer(
+            estate, runbooks, ledger, c, cadence, runner=_prefect_runner(estate, runbooks, c, cadence, not dry_run),
+            dry_run=dry_run, force_window=force_window, trigger=who, approved_by=approved_by,
+        )  # fmt: skip
+        log.info("%s %s: %s %s", c.id, cadence.value, res.status, res.reason)
+        publish_run_report(res.run_id, c.timezone)
+        if not dry_run and res.status in (RunStatus.OK, RunStatus.FAILED, RunStatus.PARTIAL):
+            # Neither may cost the next customer its maintenance: the run is on record either way, an
+            # undelivered message is retried by escalation, and the weekly scan catches up a failed one.
+            try:
+                notify_result(estate, res, started_at)
+                # The contract's monthly check includes the security scan (its findings have their own lifecycle).
+                security_scan(customer=c.id, config=config, trigger="maintenance")
+            except Exception as e:  # noqa: BLE001
+                log.warning("%s: after maintenance run %s: %s: %s", c.id, res.run_id, type(e).__name__, e)
+        results.append({"run_id": res.run_id, **res.summary()})
+    return results

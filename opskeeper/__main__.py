@@ -1,0 +1,5 @@
+"""``python -m opskeeper`` is the ``opskeeper`` command."""
+
+from opskeeper.cli import main
+
+main()

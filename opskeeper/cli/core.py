@@ -1,0 +1,250 @@
+"""Core commands: validate, schema, maintenance, runs, audit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import typer
+from rich.markdown import Markdown
+from sqlalchemy import select
+
+from deployments import local_server
+from opskeeper.cli import common
+from opskeeper.cli.common import JsonOption, console, print_json, run_guarded, table
+from opskeeper.cli.progress import run_maintenance_with_progress
+from opskeeper.config.estate import Estate
+from opskeeper.config.types import Cadence
+from opskeeper.errors import InputError
+from opskeeper.ledger import runs as ledger_runs
+from opskeeper.ledger.audit import AuditEntry
+from opskeeper.paths import home_dir
+from opskeeper.reports.runs import run_markdown
+from opskeeper.timefmt import fmt_local
+from opskeeper.validate import validate_all
+
+maintenance_app = typer.Typer(help="Monthly, quarterly and annual maintenance.", no_args_is_help=True)
+runs_app = typer.Typer(help="Runs on record in the ledger.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+
+
+def validate(json_out: bool = JsonOption) -> None:
+    """Check the estate, runbooks and templates; print every problem with file and line."""
+
+    def body() -> None:
+        path = common.estate_path()
+        estate, runbooks, _ = validate_all(path)
+        hosts = sum(len(s.hosts) for c in estate.customers for s in c.systems)
+        if json_out:
+            print_json({"ok": True, "config": str(path), "customers": len(estate.customers), "hosts": hosts,
+                        "runbooks": sorted(runbooks.runbooks)})  # fmt: skip
+            return
+        console.print(f"[green]ok[/green] {path}: {len(estate.customers)} customers, {hosts} hosts, "
+                      f"runbooks: {', '.join(sorted(runbooks.runbooks))}")  # fmt: skip
+
+    run_guarded(body)
+
+
+def schema() -> None:
+    """Print the JSON schema of the estate file (for editors)."""
+    sys.stdout.write(json.dumps(Estate.model_json_schema(), indent=2) + "\n")
+
+
+@maintenance_app.command("run")
+def maintenance_run(
+    cadence: Cadence = typer.Argument(..., help="monthly, quarterly or annual"),
+    customer: str | None = typer.Option(None, "--customer", help="Only this customer."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would run; change nothing."),
+    force_window: bool = typer.Option(False, "--force-window", help="Run outside the window (audited)."),
+    by: str | None = typer.Option(None, "--by", help="Who triggers it (default: $USER)."),
+    approve: str | None = typer.Option(
+        None,
+        "--approve",
+        help="Who approves the steps marked requires_approval (recorded in the audit trail).",
+    ),
+    json_out: bool = JsonOption,
+) -> None:
+    """Run a maintenance cadence now, for every customer or one."""
+
+    def body() -> int:
+        estate, runbooks, _ = validate_all(common.estate_path())
+        if customer:
+            try:
+                chosen = estate.customer(customer)
+            except KeyError:
+                known = ", ".join(c.id for c in estate.customers)
+                raise InputError(f"no customer {customer!r} in the estate; known: {known}") from None
+            if cadence not in estate.tier_of(chosen).cadences:  # else the flow skips it and we would exit 0
+                raise InputError(
+                    f"customer {chosen.id}: tier {chosen.tier!r} does not include {cadence.value} maintenance"
+                )
+        common.open_ledger()  # input is valid: fail here, with one clear line, if the ledger cannot be opened
+        results = run_maintenance_with_progress(
+            estate,
+            runbooks,
+            cadence,
+            customer,
+            dry_run=dry_run,
+            force_window=force_window,
+            by=by,
+            quiet=json_out,
+            approved_by=approve,
+        )
+        if json_out:
+            print_json(results)
+        else:
+            _summary(estate, results)
+        bad = [r for r in results if r["status"] in ("failed", "partial")]
+        return 1 if bad else 0
+
+    raise typer.Exit(run_guarded(body))
+
+
+def _summary(estate: Estate, results: list[dict[str, Any]]) -> None:
+    rows = []
+    for r in results:
+        hosts = r.get("hosts") or []
+        if not hosts:
+            rows.append([r["run_id"], r["customer"], "", r["status"], "", r.get("reason", "")])
+        for h in hosts:
+            rows.append([r["run_id"], r["customer"], h["host"], h["status"], h["steps"],
+                         ", ".join(h["failed"]) or h.get("error") or r.get("reason", "")])  # fmt: skip
+    table("Maintenance summary", ["run", "customer", "host", "status", "steps", "failed / note"], rows)
+    console.print(f"ledger: {common.open_ledger().url}   details: opskeeper runs show RUN_ID")
+
+
+@runs_app.command("list")
+def runs_list(
+    customer: str | None = typer.Option(None, "--customer"),
+    kind: str | None = typer.Option(None, "--kind", help="maintenance, backup, scan, drill, ..."),
+    limit: int = typer.Option(30, "--limit"),
+    json_out: bool = JsonOption,
+) -> None:
+    """Recent runs, newest first."""
+
+    def body() -> None:
+        found = ledger_runs.list_runs(common.open_ledger(), kind=kind, customer_id=customer, limit=limit)
+        data = [_run_dict(r, steps=False) for r in found]
+        if json_out:
+            print_json(data)
+            return
+        table("Runs", ["id", "kind", "cadence", "customer", "period", "status", "started (UTC)", "trigger", "reason"],
+              [[d["id"], d["kind"], d["cadence"], d["customer"], d["period"], d["status"],
+                d["started_at"][:16].replace("T", " "), d["trigger"], (d["reason"] or "")[:60]] for d in data])  # fmt: skip
+
+    run_guarded(body)
+
+
+@runs_app.command("show")
+def runs_show(run_id: int = typer.Argument(...), json_out: bool = JsonOption) -> None:
+    """One run with every step."""
+
+    def body() -> None:
+        run = ledger_runs.get_run(common.open_ledger(), run_id)
+        if run is None:
+            raise InputError(f"no run {run_id} in the ledger")
+        if json_out:
+            print_json(_run_dict(run, steps=True))
+            return
+        tz = _customer_tz(run.customer_id)
+        console.print(Markdown(run_markdown(run, tz)))
+
+    run_guarded(body)
+
+
+def _customer_tz(customer_id: str | None) -> str:
+    try:
+        return common.load().customer(customer_id or "").timezone
+    except (KeyError, Exception):  # noqa: BLE001 - showing a run must not need a valid config
+        return "UTC"
+
+
+def _run_dict(run: Any, steps: bool) -> dict[str, Any]:
+    d = {
+        "id": run.id, "kind": run.kind, "cadence": run.cadence, "customer": run.customer_id,
+        "system": run.system_id, "period": run.period, "status": run.status, "reason": run.reason,
+        "trigger": run.trigger, "triggered_by": run.triggered_by, "flow_run_id": run.flow_run_id,
+        "dry_run": run.dry_run, "force_window": run.force_window,
+        "started_at": run.started_at.isoformat(), "ended_at": run.ended_at.isoformat() if run.ended_at else None,
+        "summary": run.summary,
+    }  # fmt: skip
+    if steps:
+        d["steps"] = [
+            {"runbook": s.runbook, "step": s.step, "host": s.host, "status": s.status, "attempts": s.attempts,
+             "started_at": s.started_at.isoformat(), "duration_s": s.duration_s, "exit_code": s.exit_code,
+             "output": s.output, "error": s.error, "detail": s.detail}
+            for s in run.steps
+        ]  # fmt: skip
+    return d
+
+
+@audit_app.command("verify")
+def audit_verify(json_out: bool = JsonOption) -> None:
+    """Walk the audit chain; exit 1 if any entry was edited or deleted."""
+
+    def body() -> int:
+        count, problems = common.open_ledger().verify_audit()
+        if json_out:
+            print_json({"entries": count, "ok": not problems, "problems": problems})
+        elif problems:
+            for p in problems:
+                console.print(f"[red]entry {p.seq}:[/red] {p.problem}")
+            console.print(f"[red]audit chain BROKEN[/red]: {len(problems)} problem(s) in {count} entries")
+        else:
+            console.print(f"[green]audit chain intact[/green]: {count} entries")
+        return 1 if problems else 0
+
+    raise typer.Exit(run_guarded(body))
+
+
+@audit_app.command("list")
+def audit_list(limit: int = typer.Option(30, "--limit"), json_out: bool = JsonOption) -> None:
+    """Recent audit entries."""
+
+    def body() -> None:
+        with common.open_ledger().session() as s:
+            rows = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)).scalars().all()
+        data = [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "subject": e.subject,
+                 "details": e.details, "hash": e.hash} for e in rows]  # fmt: skip
+        if json_out:
+            print_json(data)
+            return
+        table("Audit trail", ["seq", "at", "actor", "action", "subject"],
+              [[d["seq"], fmt_local(e.at, "UTC"), d["actor"], d["action"], d["subject"]] for d, e in zip(data, rows, strict=True)])  # fmt: skip
+
+    run_guarded(body)
+
+
+def serve(
+    limit: int | None = typer.Option(None, "--limit", help="At most this many flow runs at once."),
+    port: int = typer.Option(
+        4200, "--port", help="Port of the local Prefect server (without PREFECT_API_URL)."
+    ),
+) -> None:
+    """Serve every deployment (tick every 5 minutes, maintenance, drills, ...) and the ack endpoint.
+
+    Without PREFECT_API_URL a local Prefect server is started first (UI on --port), because
+    schedules only fire on a real server.
+    """
+    config = str(common.STATE.config or common.estate_path())
+    serve_cmd = [sys.executable, "-m", "deployments.serve", config] + ([str(limit)] if limit else [])
+
+    def body() -> int:
+        if os.environ.get("PREFECT_API_URL"):
+            return subprocess.call(serve_cmd)
+        server, api_url = local_server.start(home_dir(), port=port)
+        console.print(
+            f"Prefect server: {api_url.removesuffix('/api')} (log: {home_dir() / 'prefect' / 'server.log'})"
+        )
+        try:
+            return subprocess.call(serve_cmd, env={**os.environ, "PREFECT_API_URL": api_url})
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    raise typer.Exit(run_guarded(body))

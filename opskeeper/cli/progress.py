@@ -1,0 +1,102 @@
+"""Run a flow from the CLI with a live progress display fed by the ledger."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import threading
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from sqlalchemy import func, select
+
+from opskeeper.cli import common
+from opskeeper.config.estate import Estate
+from opskeeper.config.runbook import RunbookSet
+from opskeeper.config.types import Cadence
+from opskeeper.ledger import utcnow
+from opskeeper.ledger.core import Run, StepResult
+from opskeeper.runbook.engine import selects
+
+
+def who(by: str | None) -> str:
+    return by or os.environ.get("OPSKEEPER_USER") or getpass.getuser()
+
+
+def _expected_steps(estate: Estate, runbooks: RunbookSet, cadence: Cadence, customer: str | None) -> int:
+    steps = runbooks.expanded_steps(cadence.value)
+    hosts = [h for c in estate.customers if customer in (None, c.id) for s in c.systems for h in s.hosts]
+    return sum(1 for h in hosts for _, st in steps if selects(st.on, h))
+
+
+def run_maintenance_with_progress(
+    estate: Estate,
+    runbooks: RunbookSet,
+    cadence: Cadence,
+    customer: str | None,
+    *,
+    dry_run: bool,
+    force_window: bool,
+    by: str | None,
+    quiet: bool,
+    approved_by: str | None = None,
+) -> list[dict[str, Any]]:
+    """Start the maintenance flow (ephemeral Prefect unless PREFECT_API_URL is set) and show its steps."""
+    from flows.maintenance import maintenance  # the flow layer loads Prefect: only when a run starts
+
+    kwargs: dict[str, Any] = dict(cadence=cadence, customer=customer, dry_run=dry_run, force_window=force_window,
+                                  triggered_by=who(by), trigger="manual", config=str(common.estate_path()),
+                                  approved_by=approved_by)  # fmt: skip
+    if quiet:
+        return maintenance(**kwargs)
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = maintenance(**kwargs)
+        except BaseException as e:  # handed to the main thread
+            outcome["error"] = e
+
+    started = utcnow()
+    total = _expected_steps(estate, runbooks, cadence, customer)
+    ledger = common.open_ledger()
+    worker = threading.Thread(target=work, name="maintenance-flow", daemon=True)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=common.console, transient=False) as progress:
+        task = progress.add_task(f"{cadence.value} maintenance: starting Prefect", total=total or None)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.3)
+            done, last = _progress(ledger, started)
+            label = (
+                f"{cadence.value} maintenance: {last}" if last else f"{cadence.value} maintenance: starting"
+            )
+            progress.update(task, completed=done, description=label[:70])
+        done, _ = _progress(ledger, started)
+        failed = "error" in outcome
+        label = f"{cadence.value} maintenance: {'stopped' if failed else 'done'}"
+        progress.update(task, completed=done if failed else max(done, total), description=label)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def _progress(ledger: Any, since: Any) -> tuple[int, str]:
+    with ledger.session() as s:
+        ids = select(Run.id).where(Run.kind == "maintenance", Run.started_at >= since)
+        n = s.execute(select(func.count(StepResult.id)).where(StepResult.run_id.in_(ids))).scalar_one()
+        last = s.execute(
+            select(StepResult.host, StepResult.step, StepResult.status)
+            .where(StepResult.run_id.in_(ids))
+            .order_by(StepResult.id.desc())
+            .limit(1)
+        ).first()
+    return n, (f"{last.host} {last.step} {last.status}" if last else "")

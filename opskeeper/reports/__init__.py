@@ -1,0 +1,1 @@
+"""Reports for people: markdown and HTML, run summaries, evidence packs."""

@@ -1,0 +1,385 @@
+"""The evidence pack of one customer for auditors: one ZIP, every file hashed in MANIFEST.json.
+
+Contents: the monthly reports of the range (md + html), the drill reports, the
+customer's audit-trail entries (JSONL, as recorded, so each entry's hash can be
+recomputed), the chain index (seq, prev_hash, hash of *every* entry, no content)
+with a verification result, runs with steps, findings and scans, the snapshot
+catalog and the notifications (without ack tokens).
+
+The manifest carries the audit chain's head (seq and hash) at export time. It is
+an anchor outside the ledger: an auditor holding an older pack checks with
+:func:`verify_pack` that its head is still in today's chain index and that the
+links hold, so a later wipe or rewrite of the chain is detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from opskeeper.config.estate import Customer, Estate
+from opskeeper.errors import InputError
+from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import audit as audit_chain
+from opskeeper.ledger.audit import AuditEntry, AuditHead
+from opskeeper.ledger.backup import BackupSnapshot
+from opskeeper.ledger.core import Run
+from opskeeper.ledger.drills import Drill
+from opskeeper.ledger.findings import Finding, SecurityScan
+from opskeeper.ledger.notify import Notification
+from opskeeper.reports import drill as drill_report
+from opskeeper.reports import monthly
+
+FORMAT = "opskeeper-evidence"
+VERSION = 1
+MANIFEST = "MANIFEST.json"
+HASH_RECIPE = (
+    "sha256 of json.dumps([prev_hash, seq, at, actor, action, subject, details], sort_keys=True, "
+    "separators=(',', ':'), ensure_ascii=False) encoded as UTF-8; at is the ISO 8601 string as exported"
+)
+
+
+class EvidenceError(InputError):
+    """The pack cannot be written where asked, or a pack to check is not one."""
+
+
+@dataclass(frozen=True)
+class PackResult:
+    path: Path
+    files: int
+    head_seq: int
+    head_hash: str
+    chain_ok: bool
+    months: list[str]
+
+
+def build_pack(
+    estate: Estate, ledger: Ledger, customer_id: str, out: Path, *, since: date | None = None,
+    now: datetime | None = None,
+) -> PackResult:  # fmt: skip
+    """Write the evidence pack atomically (a temp file beside ``out``, then rename)."""
+    customer = monthly.find_customer(estate, customer_id)
+    now = now or utcnow()
+    clean = monthly.Scrubber(customer)
+    files: dict[str, bytes] = {}
+    with ledger.session() as s:
+        start = _since_instant(s, customer, since, now)
+        chain = _chain(s, customer, start, clean)
+        files["audit/audit.jsonl"] = "".join(
+            json.dumps(e, ensure_ascii=False) + "\n" for e in chain.entries
+        ).encode()
+        files["audit/chain.jsonl"] = "".join(json.dumps(e) + "\n" for e in chain.index).encode()
+        files["audit/verification.json"] = _json(chain.verification)
+        files["runs.json"] = _json(clean_data(_runs(s, customer.id, start), clean))
+        files["findings.json"] = _json(clean_data(_findings(s, customer.id, start, now), clean))
+        files["snapshots.json"] = _json(clean_data(_snapshots(s, customer, start), clean))
+        files["notifications.json"] = _json(clean_data(_notifications(s, customer.id, start), clean))
+        drill_ids = list(s.scalars(select(Drill.id).where(Drill.customer_id == customer.id,
+                                                          Drill.started_at >= start).order_by(Drill.id)))  # fmt: skip
+    for drill_id in drill_ids:
+        report = drill_report.build(ledger, drill_id)
+        files[f"drills/drill-{drill_id}.html"] = clean(drill_report.render(report, "html")).encode()
+        files[f"drills/drill-{drill_id}.json"] = clean(drill_report.render(report, "json")).encode()
+    months = list(_months(start, now, customer.timezone))
+    for month in months:
+        rep = monthly.build(estate, ledger, customer.id, month, now=now)
+        for fmt in monthly.FORMATS:
+            files[f"reports/monthly-{month}.{fmt}"] = monthly.render(rep, fmt).encode()
+    manifest = {
+        "format": FORMAT, "version": VERSION, "customer": customer.id, "generated_at": now.isoformat(),
+        "since": start.isoformat(), "until": now.isoformat(), "timezone": customer.timezone,
+        "audit": {k: chain.verification[k] for k in ("head_seq", "head_hash", "chain_ok", "entries_checked")},
+        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                  for name, data in sorted(files.items())},
+    }  # fmt: skip
+    files[MANIFEST] = _json(manifest)
+    _write_zip_atomically(out, files)
+    v = chain.verification
+    return PackResult(out, len(files), v["head_seq"], v["head_hash"], v["chain_ok"], months)
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, ensure_ascii=False, indent=2, default=_default) + "\n").encode()
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def clean_data(value: Any, clean: monthly.Scrubber) -> Any:
+    """Scrub every string in JSON-like data (secrets, private strings)."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {k: clean_data(v, clean) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_data(v, clean) for v in value]
+    return value
+
+
+def _write_zip_atomically(out: Path, files: dict[str, bytes]) -> None:
+    out = out.resolve()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # the temp file sits beside the pack: os.replace is atomic only within one file system
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as e:
+        raise EvidenceError(f"cannot write the evidence pack {out}: {e.strerror}") from e
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for name, data in files.items():
+                    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # reproducible entries
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.external_attr = 0o644 << 16
+                    zf.writestr(info, data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise EvidenceError(f"cannot write the evidence pack {out}: {e.strerror}") from e
+        raise
+
+
+# -- range --------------------------------------------------------------------------------------------------
+
+
+def _since_instant(s: Session, customer: Customer, since: date | None, now: datetime) -> datetime:
+    """Midnight of ``since`` in the customer's zone; by default the start of the customer's first month."""
+    zone = ZoneInfo(customer.timezone)
+    if since is None:
+        first = s.scalars(select(Run.started_at).where(Run.customer_id == customer.id)
+                          .order_by(Run.started_at).limit(1)).first()  # fmt: skip
+        local = (first or now).astimezone(zone)
+        since = date(local.year, local.month, 1)
+    return datetime(since.year, since.month, since.day, tzinfo=zone).astimezone(UTC)
+
+
+def _months(start: datetime, end: datetime, tz: str) -> Iterator[str]:
+    zone = ZoneInfo(tz)
+    a, b = start.astimezone(zone), end.astimezone(zone)
+    y, m = a.year, a.month
+    while (y, m) <= (b.year, b.month):
+        yield f"{y:04d}-{m:02d}"
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+
+
+# -- the audit trail ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chain:
+    entries: list[dict[str, Any]]
+    index: list[list[Any]]  # [seq, prev_hash, hash] of every entry
+    verification: dict[str, Any]
+
+
+def _chain(s: Session, customer: Customer, start: datetime, clean: monthly.Scrubber) -> Chain:
+    checked, problems = audit_chain.verify(s)
+    head = s.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one_or_none()
+    ours = _subjects(s, customer)
+    hosts = {h.name for sys in customer.systems for h in sys.hosts}
+    entries, index = [], []
+    for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
+        index.append([e.seq, e.prev_hash, e.hash])
+        details = e.details if isinstance(e.details, dict) else {}
+        mine = (e.subject in ours or e.subject.split(":")[0] in hosts or e.subject.startswith(f"{customer.id}/")
+                or details.get("customer") == customer.id)  # fmt: skip
+        if mine and e.at >= start:
+            entry = {
+                "seq": e.seq,
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "subject": e.subject,
+                "details": e.details,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            shown = clean_data(entry, clean)
+            # Exported as recorded so the hash can be recomputed; an entry that held a secret or a private
+            # string (registered after it was written) is masked and says so: its hash no longer recomputes.
+            entries.append(entry if shown == entry else {**shown, "masked_in_export": True})
+    verification = {
+        "verified_at": utcnow().isoformat(),
+        "chain_ok": not problems,
+        "entries_checked": checked,
+        "problems": [{"seq": p.seq, "problem": p.problem} for p in problems],
+        "head_seq": head.seq if head else 0,
+        "head_hash": head.hash if head else audit_chain.GENESIS,
+        "customer_entries": len(entries),
+        "hash_recipe": HASH_RECIPE,
+    }
+    return Chain(entries, index, verification)
+
+
+def _subjects(s: Session, customer: Customer) -> set[str]:
+    cid = customer.id
+    out = {f"customer:{cid}"}
+    out |= {f"run/{i}" for i in s.scalars(select(Run.id).where(Run.customer_id == cid))}
+    out |= {f"drill:{i}" for i in s.scalars(select(Drill.id).where(Drill.customer_id == cid))}
+    out |= {
+        f"notification:{i}" for i in s.scalars(select(Notification.id).where(Notification.customer_id == cid))
+    }
+    out |= {f"snapshot:{x.snapshot_id}" for x in _snapshot_rows(s, customer)}
+    for system in customer.systems:
+        out.add(f"system:{system.id}")
+        out |= {f"target:{t}" for t in (system.backup.targets if system.backup else [])}
+        out |= {f"host:{h.name}" for h in system.hosts}
+    return out
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """Recompute an exported entry's hash (the ledger's own recipe, from the exported fields)."""
+    payload = json.dumps(
+        [entry["prev_hash"], entry["seq"], entry["at"], entry["actor"], entry["action"], entry["subject"],
+         entry["details"]],
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+    )  # fmt: skip
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+# -- records ------------------------------------------------------------------------------------------------
+
+
+def _runs(s: Session, customer_id: str, start: datetime) -> list[dict[str, Any]]:
+    q = (select(Run).options(selectinload(Run.steps))
+         .where(Run.customer_id == customer_id, Run.started_at >= start).order_by(Run.id))  # fmt: skip
+    return [
+        {"id": r.id, "kind": r.kind, "cadence": r.cadence, "system": r.system_id, "period": r.period,
+         "trigger": r.trigger, "triggered_by": r.triggered_by, "flow_run_id": r.flow_run_id, "dry_run": r.dry_run,
+         "force_window": r.force_window, "started_at": r.started_at, "ended_at": r.ended_at, "status": r.status,
+         "reason": r.reason, "summary": r.summary,
+         "steps": [{"runbook": st.runbook, "step": st.step, "host": st.host, "started_at": st.started_at,
+                    "ended_at": st.ended_at, "duration_s": st.duration_s, "status": st.status,
+                    "attempts": st.attempts, "exit_code": st.exit_code, "output": st.output, "error": st.error,
+                    "detail": st.detail} for st in r.steps]}
+        for r in s.scalars(q)
+    ]  # fmt: skip
+
+
+def _findings(s: Session, customer_id: str, start: datetime, now: datetime) -> dict[str, Any]:
+    rows = s.scalars(select(Finding).where(Finding.customer_id == customer_id).order_by(Finding.id))
+    findings = [f.as_dict(now) for f in rows if f.unresolved or f.last_seen >= start]
+    scans = s.scalars(select(SecurityScan).where(SecurityScan.customer_id == customer_id,
+                                                 SecurityScan.started_at >= start).order_by(SecurityScan.id))  # fmt: skip
+    return {
+        "findings": findings,
+        "scans": [{"id": x.id, "run_id": x.run_id, "system": x.system_id, "host": x.host,
+                   "started_at": x.started_at, "ended_at": x.ended_at, "status": x.status, "error": x.error,
+                   "score": x.score, "checks_run": x.checks_run, "checks_total": x.checks_total}
+                  for x in scans],
+    }  # fmt: skip
+
+
+def _snapshot_rows(s: Session, customer: Customer) -> list[BackupSnapshot]:
+    systems = [x.id for x in customer.systems]
+    q = select(BackupSnapshot).where(
+        (BackupSnapshot.customer_id == customer.id) | BackupSnapshot.system_id.in_(systems)
+    )
+    return list(s.scalars(q.order_by(BackupSnapshot.taken_at, BackupSnapshot.id)))
+
+
+def _snapshots(s: Session, customer: Customer, start: datetime) -> list[dict[str, Any]]:
+    fields = ("snapshot_id", "target", "system_id", "dataset", "host", "source_kind", "source", "taken_at",
+              "files", "bytes", "new_bytes", "stored_bytes", "run_id", "recorded_at", "forgotten_at",
+              "last_verified_at", "verify_status")  # fmt: skip
+    # the whole catalog: a snapshot taken before the range still backs restores inside it
+    return [{f: getattr(x, f) for f in fields} for x in _snapshot_rows(s, customer)]
+
+
+def _notifications(s: Session, customer_id: str, start: datetime) -> list[dict[str, Any]]:
+    q = select(Notification).where(Notification.customer_id == customer_id, Notification.created_at >= start)
+    out = []
+    for n in s.scalars(q.order_by(Notification.id)):
+        row = {"id": n.id, "event": n.event, "severity": n.severity, "drill": n.drill, "topic": n.topic,
+               "dedup_key": n.dedup_key, "contact": n.contact_name, "role": n.contact_role, "level": n.level,
+               "channel": n.channel, "transport": n.transport, "address": _address(n), "language": n.language,
+               "subject": n.subject, "body_text": n.body_text, "message_id": n.message_id,
+               "ack_required": n.ack_required, "created_at": n.created_at, "deadline_at": n.deadline_at,
+               "status": n.status, "attempts": n.attempts, "sent_at": n.sent_at, "failure": n.failure,
+               "acked_at": n.acked_at, "acked_by": n.acked_by, "escalation_level": n.escalation_level,
+               "escalated_at": n.escalated_at, "breached_at": n.breached_at}  # fmt: skip
+        # The ack token is a bearer credential (anyone holding it can acknowledge): never exported.
+        out.append(_strip(row, n.token))
+    return out
+
+
+def _address(n: Notification) -> str:
+    if n.channel != "webhook":
+        return n.address
+    parts = urlsplit(n.address)  # webhook URLs carry their credential in the path
+    return f"{parts.scheme}://{parts.hostname or ''}/…"
+
+
+def _strip(value: Any, token: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(token, "***") if token else value
+    if isinstance(value, dict):
+        return {k: _strip(v, token) for k, v in value.items()}
+    return value
+
+
+# -- checking a pack ----------------------------------------------------------------------------------------
+
+
+def verify_pack(path: Path, previous: Path | None = None) -> list[str]:
+    """Problems found in a pack (empty: all good); with ``previous``, also that its head is still in the chain."""
+    problems: list[str] = []
+    try:
+        with zipfile.ZipFile(path) as zf:
+            manifest = json.loads(zf.read(MANIFEST))
+            for name, meta in manifest["files"].items():
+                if hashlib.sha256(zf.read(name)).hexdigest() != meta["sha256"]:
+                    problems.append(f"{name}: SHA-256 does not match the manifest")
+            extra = set(zf.namelist()) - set(manifest["files"]) - {MANIFEST}
+            problems += [f"{name}: not in the manifest" for name in sorted(extra)]
+            index = [json.loads(x) for x in zf.read("audit/chain.jsonl").decode().splitlines()]
+            entries = [json.loads(x) for x in zf.read("audit/audit.jsonl").decode().splitlines()]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise EvidenceError(f"{path} is not a readable evidence pack: {e}") from e
+    problems += _check_chain(index, entries, manifest["audit"])
+    if previous is not None:
+        try:
+            with zipfile.ZipFile(previous) as zf:
+                old = json.loads(zf.read(MANIFEST))["audit"]
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+            raise EvidenceError(f"{previous} is not a readable evidence pack: {e}") from e
+        hashes = {seq: digest for seq, _, digest in index}
+        if old["head_seq"] and hashes.get(old["head_seq"]) != old["head_hash"]:
+            problems.append(f"the earlier pack's head (entry {old['head_seq']}, {old['head_hash'][:12]}) is no "
+                            "longer in the chain: the audit trail was rewritten or wiped since")  # fmt: skip
+    return problems
+
+
+def _check_chain(index: list[list[Any]], entries: list[dict[str, Any]], head: dict[str, Any]) -> list[str]:
+    problems = []
+    prev = audit_chain.GENESIS
+    for seq, prev_hash, digest in index:
+        if prev_hash != prev:
+            problems.append(f"chain index: entry {seq} does not link to the one before it")
+        prev = digest
+    if index and (index[-1][0] != head["head_seq"] or index[-1][2] != head["head_hash"]):
+        problems.append("chain index does not end at the head named in the manifest")
+    known = {seq: digest for seq, _, digest in index}
+    for e in entries:
+        if known.get(e["seq"]) != e["hash"] or (not e.get("masked_in_export") and entry_hash(e) != e["hash"]):
+            problems.append(f"audit entry {e['seq']}: content does not match its hash")
+    return problems

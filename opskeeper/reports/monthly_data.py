@@ -1,0 +1,310 @@
+"""The data of the monthly service report: ledger queries assembled into a :class:`MonthlyReport`.
+
+Built from the ledger only, for one calendar month in the customer's time zone. Every free
+text that enters the report (errors, titles, reasons) goes through :class:`Scrubber`: secret
+values and the systems' ``private`` strings (and host addresses) never appear. The view types
+(period, scrubber, rows, report) are in :mod:`opskeeper.reports.monthly_view`; rendering is in
+:mod:`opskeeper.reports.monthly`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from opskeeper.config.estate import Customer, Estate
+from opskeeper.config.types import Language
+from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger.audit import AuditEntry
+from opskeeper.ledger.backup import BackupSnapshot
+from opskeeper.ledger.core import HealthSample, Run, SlaBreach
+from opskeeper.ledger.drills import ActionItem, Drill, ItemStatus
+from opskeeper.ledger.findings import Finding, SecurityScan
+from opskeeper.ledger.notify import Notification
+from opskeeper.reports.monthly_view import (
+    BackupRow,
+    BreachRow,
+    DrillRow,
+    FindingRow,
+    HealthRow,
+    ItemRow,
+    MonthlyReport,
+    NoticeRow,
+    Period,
+    Problem,
+    ReportInputError,
+    RestoreRow,
+    RunRow,
+    ScoreRow,
+    Scrubber,
+    SecuritySummary,
+    month_period,
+)
+
+HEALTH_METRICS = ("disk.used_pct", "mem.used_pct", "load.5")  # disk per mount point
+
+
+def find_customer(estate: Estate, customer_id: str) -> Customer:
+    try:
+        return estate.customer(customer_id)
+    except KeyError:
+        known = ", ".join(c.id for c in estate.customers)
+        raise ReportInputError(f"no customer {customer_id!r} in the estate; known: {known}") from None
+
+
+def build(
+    estate: Estate, ledger: Ledger, customer_id: str, month: str, *, lang: str | None = None,
+    now: datetime | None = None,
+) -> MonthlyReport:  # fmt: skip
+    customer = find_customer(estate, customer_id)
+    try:
+        language = Language(lang) if lang else customer.language
+    except ValueError:
+        raise ReportInputError(f"language {lang!r} unknown; use one of {', '.join(Language)}") from None
+    period = month_period(month, customer.timezone)
+    now = now or utcnow()
+    clean = Scrubber(customer)
+    hosts = [h.name for s in customer.systems for h in s.hosts]
+    systems = [s.id for s in customer.systems]
+    with ledger.session() as s:
+        report = MonthlyReport(
+            customer.id, clean(customer.name), estate.tier_of(customer).title or customer.tier, language,
+            period, now,
+            runs=_runs(s, customer.id, period, clean),
+            health=_health(s, customer.id, hosts, period, clean),
+            backups=_backups(s, customer.id, systems, period, clean),
+            restores=_restores(s, customer.id, systems, period),
+            security=_security(s, customer.id, period, now, clean),
+            drills=_drills(s, customer.id, period, clean),
+            notices=_notices(s, customer.id, period, clean),
+            breaches=_breaches(s, customer.id, period, clean),
+            items=_items(s, customer.id, period, now, clean),
+        )  # fmt: skip
+    return report
+
+
+def _runs(s: Session, customer: str, p: Period, clean: Scrubber) -> list[RunRow]:
+    q = (
+        select(Run).options(selectinload(Run.steps))
+        .where(Run.kind == "maintenance", Run.customer_id == customer, Run.dry_run.is_(False))
+        .where(Run.started_at >= p.start, Run.started_at < p.end)
+        .order_by(Run.started_at, Run.id)
+    )  # fmt: skip
+    out = []
+    for run in s.scalars(q):
+        problems = [
+            Problem(clean(st.host), clean(st.step), st.status, _last_line(clean(st.error or st.output or "")))
+            for st in run.steps
+            if st.status in ("failed", "error")
+        ]
+        duration = run.ended_at - run.started_at if run.ended_at else None
+        out.append(RunRow(run.id, run.cadence or "", run.status, run.started_at, duration, run.trigger,
+                          clean(run.reason), problems))  # fmt: skip
+    return out
+
+
+def _last_line(text: str, limit: int = 240) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    line = lines[-1] if lines else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _health(s: Session, customer: str, hosts: Sequence[str], p: Period, clean: Scrubber) -> list[HealthRow]:
+    q = (
+        select(HealthSample)
+        .where(HealthSample.customer_id == customer, HealthSample.metric.in_(HEALTH_METRICS))
+        .where(HealthSample.taken_at >= p.start, HealthSample.taken_at < p.end)
+        .order_by(HealthSample.taken_at, HealthSample.id)
+    )
+    series: dict[tuple[str, str, str], list[HealthSample]] = defaultdict(list)
+    for sample in s.scalars(q):
+        series[(sample.host, sample.metric, sample.subject)].append(sample)
+    names = {"disk.used_pct": "disk", "mem.used_pct": "memory", "load.5": "load"}
+    rows = []
+    for (host, metric, subject), samples in series.items():
+        values = [x.value for x in samples]
+        rows.append(HealthRow(clean(host), names[metric], clean(subject), values[-1], min(values), max(values),
+                              len(values), samples[-1].unit))  # fmt: skip
+    seen = {h for h, _, _ in series}
+    rows += [HealthRow(clean(h), "", "", None, None, None, 0, "") for h in hosts if h not in seen]
+    order = {"memory": 0, "load": 1, "disk": 2, "": 3}
+    return sorted(rows, key=lambda r: (r.host, order[r.metric], r.subject))
+
+
+def _customer_snapshots(s: Session, customer: str, systems: Sequence[str]) -> list[BackupSnapshot]:
+    q = select(BackupSnapshot).where(
+        (BackupSnapshot.customer_id == customer) | BackupSnapshot.system_id.in_(list(systems))
+    )
+    return list(s.scalars(q.order_by(BackupSnapshot.taken_at, BackupSnapshot.id)))
+
+
+def _backups(
+    s: Session, customer: str, systems: Sequence[str], p: Period, clean: Scrubber
+) -> list[BackupRow]:
+    groups: dict[tuple[str, str], list[BackupSnapshot]] = defaultdict(list)
+    for snap in _customer_snapshots(s, customer, systems):
+        groups[(snap.system_id or "", snap.dataset or snap.source_kind)].append(snap)
+    rows = []
+    for (system, dataset), snaps in sorted(groups.items()):
+        month = [x for x in snaps if p.holds(x.taken_at)]
+        verified = [x for x in snaps if x.last_verified_at is not None and x.last_verified_at < p.end]
+        last_verify = max((x.last_verified_at for x in verified), default=None)  # type: ignore[type-var]
+        at_last = [x for x in verified if x.last_verified_at == last_verify]
+        status = (
+            "damaged" if any(x.verify_status == "damaged" for x in at_last) else ("ok" if at_last else "")
+        )
+        rows.append(BackupRow(
+            clean(system), clean(dataset), len(month), ", ".join(sorted({x.target for x in month})),
+            max((x.taken_at for x in month), default=None), sum(x.bytes for x in month), status, last_verify,
+        ))  # fmt: skip
+    return rows
+
+
+def _restores(s: Session, customer: str, systems: Sequence[str], p: Period) -> list[RestoreRow]:
+    """``backup.restore`` audit entries of this customer's snapshots (the restore really ran)."""
+    ours = {x.snapshot_id for x in _customer_snapshots(s, customer, systems)}
+    q = select(AuditEntry).where(AuditEntry.action == "backup.restore", AuditEntry.at >= p.start,
+                                 AuditEntry.at < p.end).order_by(AuditEntry.seq)  # fmt: skip
+    out = []
+    for e in s.scalars(q):
+        snap = e.subject.removeprefix("snapshot:")
+        if snap in ours:
+            details: dict[str, Any] = e.details or {}
+            out.append(RestoreRow(e.at, snap[:12], str(details.get("target", "")), details.get("files")))
+    return out
+
+
+def _security(s: Session, customer: str, p: Period, now: datetime, clean: Scrubber) -> SecuritySummary:
+    at = min(p.end, now)  # the state at the month's end (or now, for the running month)
+    findings = list(
+        s.scalars(select(Finding).where(Finding.customer_id == customer, Finding.first_seen < p.end))
+    )
+
+    def open_at_end(f: Finding) -> bool:
+        return f.resolved_at is None or f.resolved_at >= p.end
+
+    def overdue(f: Finding) -> bool:
+        accepted = f.accepted_until is not None and at < f.accepted_until
+        return open_at_end(f) and not accepted and f.due_by < at
+
+    still_open = [f for f in findings if open_at_end(f)]
+    groups: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    for f in still_open:
+        groups[(f.severity, f.title)].append(f)
+    rows = [
+        FindingRow(
+            sev,
+            clean(title),
+            len(fs),
+            ", ".join(sorted({clean(f.host) for f in fs})),
+            min(f.due_by for f in fs),
+            sum(1 for f in fs if overdue(f)),
+        )  # fmt: skip
+        for (sev, title), fs in groups.items()
+    ]
+    order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    rows.sort(key=lambda r: (order.get(r.severity, 9), r.due, r.title))
+    return SecuritySummary(
+        new=sum(1 for f in findings if p.holds(f.first_seen)),
+        resolved=sum(1 for f in findings if p.holds(f.resolved_at)),
+        open=len(still_open),
+        overdue=sum(r.overdue for r in rows),
+        open_rows=rows,
+        scores=_scores(s, customer, p, clean),
+    )
+
+
+def _scores(s: Session, customer: str, p: Period, clean: Scrubber) -> list[ScoreRow]:
+    q = (
+        select(SecurityScan)
+        .where(SecurityScan.customer_id == customer, SecurityScan.score.is_not(None))
+        .where(SecurityScan.started_at < p.end)
+        .order_by(SecurityScan.host, SecurityScan.started_at, SecurityScan.id)
+    )
+    by_host: dict[str, list[SecurityScan]] = defaultdict(list)
+    for scan in s.scalars(q):
+        by_host[scan.host].append(scan)
+    rows = []
+    for host, scans in sorted(by_host.items()):
+        before = [x.score for x in scans if x.started_at < p.start]
+        month = [float(x.score) for x in scans if p.holds(x.started_at) and x.score is not None]
+        if not month and not before:
+            continue
+        rows.append(ScoreRow(clean(host), before[-1] if before else None, month[0] if month else None,
+                             month[-1] if month else None, len(month), month))  # fmt: skip
+    return rows
+
+
+def _drills(s: Session, customer: str, p: Period, clean: Scrubber) -> list[DrillRow]:
+    q = select(Drill).where(
+        Drill.customer_id == customer, Drill.started_at >= p.start, Drill.started_at < p.end
+    )
+
+    def td(v: float | None) -> timedelta | None:
+        return None if v is None else timedelta(seconds=v)
+
+    return [
+        DrillRow(
+            d.id,
+            clean(d.scenario),
+            d.status,
+            d.started_at,
+            d.score,
+            td(d.rto_s),
+            td(d.rto_target_s),
+            td(d.rpo_s),
+            td(d.rpo_target_s),
+        )  # fmt: skip
+        for d in s.scalars(q.order_by(Drill.started_at, Drill.id))
+    ]
+
+
+def _notices(s: Session, customer: str, p: Period, clean: Scrubber) -> list[NoticeRow]:
+    q = select(Notification).where(
+        Notification.customer_id == customer,
+        Notification.created_at >= p.start,
+        Notification.created_at < p.end,
+    )
+    out = []
+    for n in s.scalars(q.order_by(Notification.created_at, Notification.id)):
+        since = n.sent_at or n.created_at
+        after = n.acked_at - since if n.acked_at else None
+        out.append(NoticeRow(n.id, n.event, n.severity, n.drill, clean(n.contact_name), n.channel, n.status,
+                             n.sent_at, n.acked_at, after, n.ack_required, n.deadline_at,
+                             n.breached_at is not None))  # fmt: skip
+    return out
+
+
+def _breaches(s: Session, customer: str, p: Period, clean: Scrubber) -> list[BreachRow]:
+    rows = [
+        BreachRow(b.kind, clean(b.subject), b.period, b.detected_at, clean(b.reason))
+        for b in s.scalars(select(SlaBreach).where(SlaBreach.customer_id == customer))
+        if p.holds(b.detected_at) or b.period == p.month
+    ]
+    q = select(Notification).where(
+        Notification.customer_id == customer, Notification.breached_at.is_not(None)
+    )
+    firsts: dict[str, Notification] = {}
+    for n in s.scalars(q.order_by(Notification.id)):
+        firsts.setdefault(n.group_key, n)
+    rows += [
+        BreachRow("response", n.event, p.month, n.breached_at, "", n.deadline_at)
+        for n in firsts.values()
+        if n.breached_at is not None and p.holds(n.breached_at)
+    ]
+    return sorted(rows, key=lambda r: r.at)
+
+
+def _items(s: Session, customer: str, p: Period, now: datetime, clean: Scrubber) -> list[ItemRow]:
+    at = min(p.end, now)
+    q = select(ActionItem).where(ActionItem.customer_id == customer, ActionItem.opened_at < p.end)
+    return [
+        ItemRow(i.id, clean(i.scenario), i.severity, clean(i.title), clean(i.owner), i.due, i.due < at)
+        for i in s.scalars(q.order_by(ActionItem.due, ActionItem.id))
+        if i.status == ItemStatus.OPEN or (i.closed_at is not None and i.closed_at >= p.end)
+    ]
