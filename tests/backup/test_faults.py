@@ -1,0 +1,243 @@
+"""Faults with real processes: kill -9 mid-upload, S3 server stopped, corrupted pack, disk full, races."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from opskeeper.backup.backup import backup
+from opskeeper.backup.errors import BackupError, RepositoryLocked, RestoreFailed
+from opskeeper.backup.locks import RepoLock
+from opskeeper.backup.prune import prune
+from opskeeper.backup.repo import Repository
+from opskeeper.backup.restore import INCOMPLETE_MARKER, restore
+from opskeeper.backup.sources import DirSource
+from opskeeper.backup.store.dir import DirStore
+from opskeeper.backup.verify import verify
+from opskeeper.config.backup import Retention
+from tests.backup.conftest import (
+    PASSPHRASE,
+    SMALL_PACKS,
+    MotoServer,
+    S3Factory,
+    assert_same_tree,
+    make_tree,
+    restored_root,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_backup(store: str, source: Path, slow: float = 0.0) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.backup.backup_proc", store, str(source), "--slow", str(slow)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_for_puts(proc: subprocess.Popen[str], n: int) -> list[str]:
+    assert proc.stdout is not None
+    seen: list[str] = []
+    for line in proc.stdout:
+        if line.startswith("PUT "):
+            seen.append(line.split()[1])
+            if len(seen) >= n:
+                return seen
+    raise AssertionError(f"backup ended after {len(seen)} packs: {proc.stderr.read() if proc.stderr else ''}")
+
+
+@pytest.fixture
+def big_data(tmp_path: Path) -> Path:
+    return make_tree(tmp_path / "big", files=60, big=6, seed=7)
+
+
+def test_kill_9_mid_upload_leaves_a_valid_repo_and_the_next_run_reuses_packs(
+    dir_store: DirStore, big_data: Path, tmp_path: Path
+) -> None:
+    Repository.init(dir_store, PASSPHRASE, pack_size=SMALL_PACKS)
+    proc = start_backup(str(dir_store.root), big_data, slow=0.3)
+    uploaded = wait_for_puts(proc, 3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    repo = Repository.open(dir_store, PASSPHRASE)
+    assert repo.snapshot_ids() == []  # no half snapshot
+    assert verify(repo, read_pct=100).ok
+    indexed = {ref.pack for ref in repo.index.values()}
+    assert {u.split("/")[1] for u in uploaded[:2]} <= indexed  # the killed run's packs are known
+    snap = backup(repo, DirSource([big_data]))  # the killed process's lock is stale: pid gone
+    assert snap.stats.new_bytes < snap.stats.bytes  # reused what was uploaded
+    restore(repo, snap.id, tmp_path / "out")
+    assert_same_tree(big_data, restored_root(tmp_path / "out", big_data))
+    prune(repo, Retention())  # orphan packs of the killed run are removed, nothing used is
+    assert verify(repo, read_pct=100).ok
+    restore(repo, snap.id, tmp_path / "out2")
+    assert_same_tree(big_data, restored_root(tmp_path / "out2", big_data))
+
+
+@pytest.mark.s3
+def test_s3_server_stopped_mid_backup_fails_cleanly_and_the_repo_survives(
+    s3_store_factory: S3Factory, big_data: Path, tmp_path: Path
+) -> None:
+    """The server process is stopped (SIGSTOP: connections hang) mid-upload, then resumed."""
+    server = MotoServer()
+    server.start()
+    try:
+        store = s3_store_factory(server=server)
+        Repository.init(store, PASSPHRASE, pack_size=SMALL_PACKS)
+        proc = start_backup(f"s3://{server.port}/{store.s.bucket}", big_data, slow=0.3)
+        wait_for_puts(proc, 2)
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            out, _ = proc.communicate(timeout=120)  # retries with backoff, then gives up
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        assert proc.returncode == 1
+        assert "ERROR" in out and store.s.bucket in out  # the message names the target
+        assert "SNAPSHOT" not in out
+        repo = Repository.open(store, PASSPHRASE)
+        assert repo.snapshot_ids() == []  # nothing half-committed
+        assert verify(repo, read_pct=100).ok
+        snap = backup(repo, DirSource([big_data]))  # the dead process's lock is stale (same host, pid gone)
+        restore(repo, snap.id, tmp_path / "out")
+        assert_same_tree(big_data, restored_root(tmp_path / "out", big_data))
+    finally:
+        server.stop()
+
+
+@pytest.mark.s3
+def test_kill_9_mid_upload_to_s3(s3_store_factory: S3Factory, big_data: Path, tmp_path: Path) -> None:
+    store = s3_store_factory()
+    Repository.init(store, PASSPHRASE, pack_size=SMALL_PACKS)
+    port = store.s.endpoint_url.rsplit(":", 1)[1] if store.s.endpoint_url else ""
+    proc = start_backup(f"s3://{port}/{store.s.bucket}", big_data, slow=0.3)
+    wait_for_puts(proc, 2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    repo = Repository.open(store, PASSPHRASE)
+    assert repo.snapshot_ids() == []
+    snap = backup(repo, DirSource([big_data]))
+    assert snap.stats.new_bytes < snap.stats.bytes
+    restore(repo, snap.id, tmp_path / "out")
+    assert_same_tree(big_data, restored_root(tmp_path / "out", big_data))
+
+
+def test_corrupted_byte_in_a_pack_is_named_and_other_snapshots_restore(
+    dir_repo: Repository, tmp_path: Path
+) -> None:
+    a = make_tree(tmp_path / "a", files=10, big=1, seed=11)
+    b = make_tree(tmp_path / "b", files=10, big=1, seed=12)
+    snap_a = backup(dir_repo, DirSource([a]))
+    packs_a = {o.name for o in dir_repo.store.list("data/")}
+    snap_b = backup(dir_repo, DirSource([b]))
+    victim = sorted(packs_a)[0]
+    path = dir_repo.store._path(victim)
+    raw = bytearray(path.read_bytes())
+    raw[200] ^= 0x01
+    path.write_bytes(bytes(raw))
+    report = verify(dir_repo, read_pct=100)
+    assert not report.ok
+    pack_id = victim.split("/")[1]
+    assert report.damaged_packs == [pack_id]
+    hits = [p for p in report.problems if p.snapshot]
+    assert hits and {p.snapshot for p in hits} == {snap_a.id}
+    assert all(p.path.startswith(str(a).lstrip("/")) for p in hits)
+    restore(dir_repo, snap_b.id, tmp_path / "out")  # the other snapshot is untouched
+    assert_same_tree(b, restored_root(tmp_path / "out", b))
+    with pytest.raises(BackupError):
+        restore(dir_repo, snap_a.id, tmp_path / "out-a")
+
+
+def test_verify_read_data_rotates_through_all_packs(dir_repo: Repository, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "rot", files=40, big=8, seed=3)
+    backup(dir_repo, DirSource([src]))
+    total = len({o.name for o in dir_repo.store.list("data/")})
+    read = sum(verify(dir_repo, read_pct=25).packs_read for _ in range(4))
+    assert read == total
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_disk_full_during_restore(dir_repo: Repository, big_data: Path, tiny_disk: Path, tmp_path: Path) -> None:
+    snap = backup(dir_repo, DirSource([big_data]))
+    with pytest.raises(RestoreFailed, match="disk full"):
+        restore(dir_repo, snap.id, tiny_disk / "out")
+    marker = tiny_disk / "out" / INCOMPLETE_MARKER
+    assert marker.exists() and "disk full" in marker.read_text()
+    root = restored_root(tiny_disk / "out", big_data)
+    for p in root.rglob("*"):  # whatever is there is complete and correct
+        if p.is_file():
+            assert p.read_bytes() == (big_data / p.relative_to(root)).read_bytes()
+    restore(dir_repo, snap.id, tmp_path / "roomy")  # the same snapshot restores where there is space
+    assert_same_tree(big_data, restored_root(tmp_path / "roomy", big_data))
+
+
+def test_prune_racing_a_backup_loses_to_the_lock(dir_store: DirStore, big_data: Path, tmp_path: Path) -> None:
+    repo = Repository.init(dir_store, PASSPHRASE, pack_size=SMALL_PACKS)
+    old = backup(repo, DirSource([big_data]))
+    (big_data / "f000.txt").write_bytes(b"second version")
+    proc = start_backup(str(dir_store.root), big_data, slow=0.2)
+    wait_for_puts(proc, 1)
+    with pytest.raises(RepositoryLocked, match="shared lock by backup"):
+        prune(repo, Retention(keep_last=1, keep_daily=0, keep_weekly=0, keep_monthly=0, keep_yearly=0))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    report = prune(repo, Retention(keep_last=1, keep_daily=0, keep_weekly=0, keep_monthly=0, keep_yearly=0))
+    assert report.forgotten == [old.id]
+    assert verify(repo, read_pct=100).ok
+    restore(repo, "latest", tmp_path / "out")
+    assert_same_tree(big_data, restored_root(tmp_path / "out", big_data))
+
+
+def test_a_live_lock_is_never_broken_and_a_dead_one_is(dir_repo: Repository, data_dir: Path) -> None:
+    holder = RepoLock(dir_repo.store, exclusive=True, operation="prune", stale_after_s=0.0).acquire()
+    try:  # same host, live pid: not stale even with an old heartbeat
+        with pytest.raises(RepositoryLocked):
+            backup(dir_repo, DirSource([data_dir]), lock_wait_s=0)
+    finally:
+        holder.release()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    fake = f'{{"host": "{os.uname().nodename}", "pid": {dead.stdout.strip()}, "started": 1.0, "exclusive": true, '
+    dir_repo.store.put("locks/dead", (fake + '"operation": "prune", "heartbeat": 1.0}').encode())
+    snap = backup(dir_repo, DirSource([data_dir]))
+    assert snap.stats.files > 0 and not dir_repo.store.exists("locks/dead")
+
+
+def test_other_host_lock_goes_stale_only_after_its_heartbeat_ages(dir_repo: Repository) -> None:
+    now = time.time()
+    fresh = ('{"host": "elsewhere", "pid": 1, "started": 1.0, "exclusive": true, "operation": "prune", '
+             f'"heartbeat": {now}}}')
+    dir_repo.store.put("locks/other", fresh.encode())
+    with pytest.raises(RepositoryLocked, match="elsewhere"):
+        RepoLock(dir_repo.store, exclusive=False, operation="backup", stale_after_s=600).acquire()
+    lock = RepoLock(dir_repo.store, exclusive=False, operation="backup", stale_after_s=0.0).acquire()
+    lock.release()
+    assert not dir_repo.store.exists("locks/other")
+
+
+def test_wrong_passphrase_subprocess_exit_code(dir_store: DirStore, data_dir: Path, tmp_path: Path) -> None:
+    repo = Repository.init(dir_store, "another passphrase")
+    snap = backup(repo, DirSource([data_dir]))
+    proc = start_backup(str(dir_store.root), data_dir)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "WrongPassphrase" in out
+    assert repo.snapshot_ids() == [snap.id]  # the failed attempt changed nothing
+    restore(Repository.open(dir_store, "another passphrase"), snap.id, tmp_path / "out")
+    assert_same_tree(data_dir, restored_root(tmp_path / "out", data_dir))
+
+

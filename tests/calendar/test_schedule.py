@@ -1,0 +1,139 @@
+"""Due-driven planning on the example estate: moved and cut windows, notices, at-risk periods."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from opskeeper.calendar import PlanStatus, Schedule, WindowStatus, period_of
+from opskeeper.config.estate import Estate
+from opskeeper.config.loader import load_estate
+from opskeeper.config.types import Cadence
+from opskeeper.paths import EXAMPLE_ESTATE
+from tests.calendar.helpers import blackout, utc, wall
+
+MSK = "Europe/Moscow"
+SH = "Asia/Shanghai"
+
+
+@pytest.fixture(scope="module")
+def estate() -> Estate:
+    return load_estate(EXAMPLE_ESTATE)
+
+
+def plan(schedule: Schedule, customer_id: str, cadence: Cadence, now: str):
+    c = schedule.estate.customer(customer_id)
+    at = utc(now)
+    return schedule.plan(c, cadence, period_of(cadence, at, c.timezone), at)
+
+
+def test_new_year_and_quarterly_blackouts_move_the_january_run(estate):
+    run = plan(Schedule(estate), "volga", Cadence.MONTHLY, "2027-01-01T00:00Z")
+    assert run.period.key == "2027-01"
+    assert run.status is PlanStatus.PLANNED
+    assert wall(run.window.start, MSK) == "2027-01-17 03:00 MSK"
+    assert wall(run.notice_at, MSK) == "2027-01-14 03:00 MSK"  # 72 h ahead
+    assert [(wall(m.window.start, MSK), m.status, m.blackouts) for m in run.moved_by] == [
+        (
+            "2027-01-03 03:00 MSK",
+            WindowStatus.REMOVED,
+            ("Новогодние каникулы (New Year holidays)", "Квартальная отчётность (quarterly reporting)"),
+        ),
+        ("2027-01-10 03:00 MSK", WindowStatus.REMOVED, ("Квартальная отчётность (quarterly reporting)",)),
+    ]
+    assert run.note.startswith("moved by blackout Новогодние каникулы")
+
+
+def test_month_end_cuts_the_window_and_the_run_uses_what_is_left(estate):
+    run = plan(Schedule(estate), "hanhai", Cadence.MONTHLY, "2026-11-23T14:00Z")
+    assert run.status is PlanStatus.PLANNED
+    assert (wall(run.window.start, SH), wall(run.window.end, SH)) == (
+        "2026-11-28 22:00 CST",
+        "2026-11-29 00:00 CST",
+    )
+    assert run.moved_by[0].status is WindowStatus.CUT
+    assert "window cut by blackout 月末结账" in run.note
+
+
+def test_done_period_needs_nothing(estate):
+    done = {("volga", Cadence.MONTHLY, "2026-11")}
+    s = Schedule(estate, done=lambda c, k, p: (c, k, p) in done)
+    assert plan(s, "volga", Cadence.MONTHLY, "2026-11-23T00:00Z").status is PlanStatus.DONE
+    assert plan(s, "volga", Cadence.QUARTERLY, "2026-11-23T00:00Z").status is PlanStatus.PLANNED
+
+
+def test_last_window_too_close_to_announce_puts_the_period_at_risk(estate):
+    # Jan 31 03:00 MSK is the last January window; its 72 h notice was due Jan 28 03:00 MSK.
+    s = Schedule(estate)
+    run = plan(s, "volga", Cadence.MONTHLY, "2027-01-28T12:00Z")
+    assert run.status is PlanStatus.AT_RISK
+    assert run.window is None and len(run.late_notice) == 1
+    assert "will miss the period" in run.note and "advance notice" in run.note
+    # If the notice for the period already went out, the window is usable.
+    announced = Schedule(estate, announced=lambda c, k, p: True)
+    assert plan(announced, "volga", Cadence.MONTHLY, "2027-01-28T12:00Z").status is PlanStatus.PLANNED
+
+
+def test_blackout_covering_the_rest_of_the_period_puts_it_at_risk(estate):
+    volga = estate.customer("volga")
+    freeze = blackout(reason="audit freeze", start="2026-11-24", end="2026-11-30")
+    changed = volga.model_copy(update={"blackouts": [*volga.blackouts, freeze]})
+    s = Schedule(estate.model_copy(update={"customers": [estate.customer("hanhai"), changed]}))
+    run = plan(s, "volga", Cadence.MONTHLY, "2026-11-20T00:00Z")
+    assert run.status is PlanStatus.AT_RISK
+    assert [m.blackouts for m in run.moved_by] == [("audit freeze",)]
+    assert "moved by blackout audit freeze" in run.note
+
+
+def test_due_now_inside_an_announced_open_window(estate):
+    s = Schedule(estate, announced=lambda c, k, p: True)
+    due = s.due_now(utc("2026-11-29T01:00Z"))  # Sun 04:00 MSK, in volga's window
+    assert {(r.customer_id, r.cadence) for r in due} == {
+        ("volga", Cadence.MONTHLY),
+        ("volga", Cadence.QUARTERLY),
+        ("volga", Cadence.ANNUAL),
+    }
+    assert Schedule(estate, announced=lambda c, k, p: True).due_now(utc("2026-11-29T04:00Z")) == []
+
+
+def test_notices_fall_due_72h_before_the_window(estate):
+    s = Schedule(estate, notice_grace=timedelta(minutes=10))
+    due = s.notices_due(utc("2026-11-26T00:05Z"))  # volga window Sun 29 00:00Z minus 72 h
+    assert {(r.customer_id, r.cadence) for r in due} == {
+        ("volga", Cadence.MONTHLY),
+        ("volga", Cadence.QUARTERLY),
+        ("volga", Cadence.ANNUAL),
+    }
+    assert Schedule(estate, notice_grace=timedelta(minutes=10)).notices_due(utc("2026-11-25T23:55Z")) == []
+
+
+def test_customer_schedule_lists_windows_blackouts_and_runs_per_period(estate):
+    cs = Schedule(estate).customer(estate.customer("hanhai"), utc("2026-11-23T14:00Z"), 60)
+    assert len(cs.windows) == 8
+    assert [wall(b.start, SH) for b in cs.blackouts] == ["2026-11-29 00:00 CST", "2026-12-30 00:00 CST"]
+    assert {b.reason for b in cs.blackouts} == {"月末结账 (month-end close)"}
+    assert [(r.cadence.value, r.period.key) for r in cs.runs] == [
+        ("monthly", "2026-11"),
+        ("monthly", "2026-12"),
+        ("monthly", "2027-01"),
+        ("quarterly", "2026-Q4"),
+        ("quarterly", "2027-Q1"),
+        ("annual", "2026"),
+        ("annual", "2027"),
+    ]
+
+
+def test_window_across_the_period_boundary_counts_from_the_period_start(estate):
+    # Sat 2026-10-31 22:00 -> Sun 2026-11-01 02:00 CST (hanhai's window, here without blackouts).
+    hanhai = estate.customer("hanhai").model_copy(update={"blackouts": []})
+    s = Schedule(estate.model_copy(update={"customers": [hanhai]}))
+    now = utc("2026-10-20T00:00Z")
+    october = s.plan(hanhai, Cadence.MONTHLY, period_of(Cadence.MONTHLY, now, SH), now)
+    assert (wall(october.window.start, SH), wall(october.window.end, SH)) == (
+        "2026-10-24 22:00 CST",
+        "2026-10-25 02:00 CST",
+    )
+    november = s.plan(hanhai, Cadence.MONTHLY, period_of(Cadence.MONTHLY, utc("2026-11-05T00:00Z"), SH), now)
+    assert wall(november.window.start, SH) == "2026-11-01 00:00 CST"
+    assert wall(november.notice_at, SH) == "2026-10-29 00:00 CST"

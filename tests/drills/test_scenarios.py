@@ -1,0 +1,84 @@
+"""Scenario files: the shipped ones validate; bad ones are reported with file:line: field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from opskeeper.config.loader import ConfigError
+from opskeeper.drills.scenarios import list_names, load_scenario, validate_all
+from opskeeper.runbook import actions
+
+SHIPPED = ["backup-target-lost", "data-corruption", "database-restore", "primary-host-lost"]
+
+
+def test_shipped_scenarios_validate_with_known_actions() -> None:
+    assert list_names() == SHIPPED
+    assert validate_all(known_actions=actions.names()) == []
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """\
+name: {name}
+title: t
+hypothesis:
+  - name: up
+    action: http.status
+    tolerance: {{type: exact, value: 200}}
+fault:
+  - name: stop
+    action: service.stop
+recovery:
+  - name: start
+    command: "true"
+"""
+
+
+def test_minimal_scenario_loads(tmp_path: Path) -> None:
+    s = load_scenario(_write(tmp_path, "x", GOOD.format(name="x")), actions.names())
+    assert s.roles_needing_approval() == ["primary"]
+    assert s.detection_probes() == s.hypothesis
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "expected"),
+    [
+        ("type: exact, value: 200", "type: range", ":6: hypothesis[0].tolerance.range: a range tolerance needs"),
+        ("type: exact, value: 200", "type: fuzzy", ":6: hypothesis[0].tolerance"),
+        ("action: service.stop", "action: service.explode", ":9: fault[0].action: unknown action 'service.explode'"),
+        ("    command: \"true\"", "    command: \"true\"\n    action: http.status", "give exactly one of"),
+        ("title: t\n", "", "title: required field is missing"),
+        ("name: start", "name: start\n    marks: finished", ":12: recovery[0].marks"),
+        ("type: exact, value: 200", "type: regex, pattern: '('", "invalid regular expression"),
+    ],
+)
+def test_bad_scenarios_name_file_line_and_field(tmp_path: Path, replace: str, by: str, expected: str) -> None:
+    text = GOOD.format(name="bad").replace(replace, by)
+    path = _write(tmp_path, "bad", text)
+    with pytest.raises(ConfigError) as e:
+        load_scenario(path, actions.names())
+    assert str(path) in str(e.value)
+    assert expected in str(e.value)
+
+
+def test_name_must_match_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "other", GOOD.format(name="x"))
+    with pytest.raises(ConfigError, match=r"other.yaml:1: name: name 'x' must match the file name 'other'"):
+        load_scenario(path)
+
+
+def test_validate_hook_checks_the_systems_drill_lists(example_estate: object) -> None:
+    from opskeeper.drills.validate import validate
+
+    assert validate(example_estate) == []  # type: ignore[arg-type]
+    system = example_estate.customer("volga").systems[0]  # type: ignore[attr-defined]
+    system.drills += ["primary-host-lost", "no-such-drill"]
+    problems = {p.field: p.message for p in validate(example_estate)}  # type: ignore[arg-type]
+    assert "needs hosts of role(s) standby" in problems["customers[1].systems[0].drills[1]"]
+    assert "no drill scenario 'no-such-drill'" in problems["customers[1].systems[0].drills[2]"]
