@@ -11,7 +11,7 @@ from opskeeper.config.loader import ConfigError, Problem, load_estate, read_yaml
 from opskeeper.config.runbook import RunbookSet, load_runbooks
 from opskeeper.drills import validate as drills_validate
 from opskeeper.notify import validate as notify_validate
-from opskeeper.runbook import actions
+from opskeeper.runbook import actions, params
 from opskeeper.runbook.templating import syntax_error
 
 # Areas that validate their own data offer ``validate(estate) -> list[Problem]``.
@@ -31,6 +31,10 @@ def check_runbooks(runbooks: RunbookSet) -> list[Problem]:
             if step.action and step.action not in known:
                 problems.append(Problem(file, doc.line_of((*at, "action")), f"steps[{i}].action",
                                         f"unknown action {step.action!r}; known: {', '.join(sorted(known))}"))  # fmt: skip
+            elif step.action:
+                # The maintenance engine hands `with:` to the action as written: no templates there.
+                spec = actions.get(step.action)
+                problems += params.check(doc, at, spec.name, spec.params, step.params, templates=False)
             for field in ("run", "rollback", "when"):
                 text = getattr(step, field)
                 if not text:

@@ -1,4 +1,4 @@
-"""Core commands: validate, schema, maintenance, runs, audit."""
+"""Core commands: validate, schema, actions, maintenance, runs, audit."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.audit import AuditEntry
 from opskeeper.paths import home_dir
 from opskeeper.reports.runs import run_markdown
+from opskeeper.runbook import actions
+from opskeeper.runbook.params import describe
 from opskeeper.timefmt import fmt_local
 from opskeeper.validate import validate_all
 
@@ -51,6 +53,27 @@ def validate(json_out: bool = JsonOption) -> None:
 def schema() -> None:
     """Print the JSON schema of the estate file (for editors)."""
     sys.stdout.write(json.dumps(Estate.model_json_schema(), indent=2) + "\n")
+
+
+def actions_list(
+    name: str | None = typer.Argument(None, help="Only this action, e.g. files.verify."), json_out: bool = JsonOption
+) -> None:
+    """Built-in step actions and the parameters each takes in a step's 'with:'."""
+
+    def body() -> None:
+        chosen = [(s, describe(s.params)) for s in ([actions.get(name)] if name else actions.specs())]
+        if json_out:
+            print_json([{"action": s.name, "summary": s.summary, "params": ps} for s, ps in chosen])
+            return
+        rows: list[list[Any]] = []
+        for s, ps in chosen:
+            rows.append([s.name, "" if ps else "(none)", "", "", s.summary])
+            rows += [["", p.name, p.type, "required" if p.required else f"default {json.dumps(p.default)}",
+                      p.description] for p in ps]  # fmt: skip
+        table("Actions (a step's 'action:'; its parameters go in 'with:')",
+              ["action", "parameter", "type", "required / default", "description"], rows)  # fmt: skip
+
+    run_guarded(body)
 
 
 @maintenance_app.command("run")

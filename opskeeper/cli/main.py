@@ -29,6 +29,7 @@ def _root(
 
 app.command("validate")(core.validate)
 app.command("schema")(core.schema)
+app.command("actions")(core.actions_list)
 app.command("serve")(core.serve)
 app.add_typer(core.maintenance_app, name="maintenance")
 app.add_typer(core.runs_app, name="runs")

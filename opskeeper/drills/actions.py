@@ -14,14 +14,38 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from pydantic import Field, model_validator
+
 from opskeeper.config.backup import DirTarget
 from opskeeper.config.estate import Service
 from opskeeper.drills import actions_db, actions_files  # noqa: F401  (register their actions)
 from opskeeper.drills.errors import ActionFailed
 from opskeeper.drills.state import state_of
 from opskeeper.runbook.actions import ActionContext, ActionOutcome, register
+from opskeeper.runbook.params import ActionParams
 
 LOST_SUFFIX = ".drill-lost"
+
+
+class ServiceParams(ActionParams):
+    service: str = Field(description="a service of the system, by name (services[].name)")
+
+
+class HttpParams(ActionParams):
+    url: str = Field("", description="the URL to probe (default: the service's 'http' URL)")
+    service: str = Field("", description="a service of the system whose 'http' URL is probed")
+    on_host: str = Field("", description="probe the URL as served by this host of the system (by name)")
+    replace: str = Field("", description="with on_host: the part of the URL replaced by that host's address")
+
+    @model_validator(mode="after")
+    def _url_or_service(self) -> HttpParams:
+        if not self.url and not self.service:
+            raise ValueError("give 'url' or 'service' (a service with an 'http' URL)")
+        return self
+
+
+class TargetParams(ActionParams):
+    target: str = Field("", description="a backup target, by name (backup_targets; default: the system's first)")
 
 
 def _service(ctx: ActionContext, name: object) -> Service:
@@ -31,13 +55,13 @@ def _service(ctx: ActionContext, name: object) -> Service:
     raise ActionFailed(f"system {ctx.system.id} has no service {name!r}")
 
 
-@register("service.stop")
+@register("service.stop", ServiceParams)
 def service_stop(ctx: ActionContext) -> ActionOutcome:
     """Fault: stop the service by killing what listens on its port on this host (its network namespace only).
 
     Done only when nothing listens any more: a kill that was not allowed is a failed fault, not a success.
     """
-    svc = _service(ctx, ctx.params.get("service"))
+    svc = _service(ctx, ServiceParams.of(ctx).service)
     if not svc.port:
         raise ActionFailed(f"service {svc.name}: stopping needs its 'port'")
     sudo = ctx.sudo or ctx.host.sudo
@@ -55,15 +79,15 @@ def service_stop(ctx: ActionContext) -> ActionOutcome:
     return ActionOutcome(stopped, text, {"value": "stopped" if stopped else "running"})
 
 
-@register("http.status")
+@register("http.status", HttpParams)
 def http_status(ctx: ActionContext) -> ActionOutcome:
     """Probe: the HTTP status of a service's URL, seen from opskeeper (as a customer would); value = status."""
-    url = str(ctx.params.get("url") or _service(ctx, ctx.params.get("service")).http or "")
+    p = HttpParams.of(ctx)
+    url = p.url or _service(ctx, p.service).http or ""
     if not url:
-        raise ActionFailed("http.status needs 'url' or a service with an 'http' URL")
-    host = ctx.params.get("on_host")
-    if host:  # the service's URL as served by another host (e.g. the standby after fail-over)
-        url = url.replace(str(ctx.params.get("replace", "")), ctx.system.host(str(host)).address)
+        raise ActionFailed(f"http.status: service {p.service!r} has no 'http' URL")
+    if p.on_host:  # the service's URL as served by another host (e.g. the standby after fail-over)
+        url = url.replace(p.replace, ctx.system.host(p.on_host).address)
     try:
         with urllib.request.urlopen(url, timeout=min(ctx.timeout, 5)) as resp:  # noqa: S310 - estate URL
             status: int | str = int(resp.status)
@@ -104,11 +128,11 @@ def host_reachable(ctx: ActionContext) -> ActionOutcome:
     return _wait_reachability(ctx, want=True)
 
 
-@register("target.block")
+@register("target.block", TargetParams)
 def target_block(ctx: ActionContext) -> ActionOutcome:
     """Fault: the backup target becomes unreachable (a dir target is moved aside; any target is refused)."""
     state = state_of(ctx.params)
-    name = str(ctx.params.get("target") or (state.backups.targets or [""])[0])
+    name = TargetParams.of(ctx).target or (state.backups.targets or [""])[0]
     target = ctx.estate.backup_targets.get(name)
     if target is None:
         raise ActionFailed(f"no backup target {name!r}")
@@ -119,11 +143,11 @@ def target_block(ctx: ActionContext) -> ActionOutcome:
     return ActionOutcome(True, f"backup target {name} is now unreachable", {"value": name})
 
 
-@register("target.unblock")
+@register("target.unblock", TargetParams)
 def target_unblock(ctx: ActionContext) -> ActionOutcome:
     """Cleanup: give the backup target back (idempotent)."""
     state = state_of(ctx.params)
-    name = str(ctx.params.get("target") or (state.backups.targets or [""])[0])
+    name = TargetParams.of(ctx).target or (state.backups.targets or [""])[0]
     target = ctx.estate.backup_targets.get(name)
     if isinstance(target, DirTarget) and Path(target.path + LOST_SUFFIX).exists():
         if Path(target.path).exists():

@@ -7,9 +7,14 @@ database may be local or behind SSH; a dump streams from the repository into
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from opskeeper.backup.restore import snapshot_entries
 from opskeeper.backup.tree import EntryKind
 from opskeeper.config.backup import PostgresDataSet
+from opskeeper.drills.actions_files import DatasetParams
 from opskeeper.drills.errors import ActionFailed
 from opskeeper.drills.state import DrillState, state_of
 from opskeeper.remote.interface import Executor
@@ -19,6 +24,11 @@ _TABLES = (
     "SELECT quote_ident(table_schema)||'.'||quote_ident(table_name) FROM information_schema.tables "
     "WHERE table_type='BASE TABLE' AND table_schema NOT IN ('pg_catalog','information_schema') ORDER BY 1"
 )
+
+
+class PgVerifyParams(DatasetParams):
+    baseline: Literal["record", "compare"] = Field(
+        "compare", description="record the steady state, or compare with the one recorded")
 
 
 def _pg_dataset(state: DrillState, name: object) -> PostgresDataSet:
@@ -59,15 +69,16 @@ def fingerprint(ex: Executor, ds: PostgresDataSet, timeout: float) -> dict[str, 
     return dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
 
 
-@register("postgres.verify")
+@register("postgres.verify", PgVerifyParams)
 def postgres_verify(ctx: ActionContext) -> ActionOutcome:
     """``baseline: record`` keeps row counts and checksums; ``compare`` lists tables that differ (the value)."""
     state = state_of(ctx.params)
-    ds = _pg_dataset(state, ctx.params.get("dataset"))
+    p = PgVerifyParams.of(ctx)
+    ds = _pg_dataset(state, p.dataset)
     if not database_exists(ctx.executor, ds, ctx.timeout):
         return ActionOutcome(False, f"database {ds.dbname} does not exist", {"value": [f"{ds.dbname}: missing"]})
     prints = fingerprint(ctx.executor, ds, ctx.timeout)
-    if ctx.params.get("baseline", "compare") == "record" and ds.name not in state.pg_baselines:
+    if p.baseline == "record" and ds.name not in state.pg_baselines:
         state.pg_baselines[ds.name] = prints
         rows = sum(int(v.split(":", 1)[0]) for v in prints.values())
         return ActionOutcome(bool(prints), f"{len(prints)} tables, {rows} rows recorded", {"value": []})
@@ -80,11 +91,11 @@ def postgres_verify(ctx: ActionContext) -> ActionOutcome:
     return ActionOutcome(not bad, "\n".join([text, *bad]), {"value": bad})
 
 
-@register("postgres.drop")
+@register("postgres.drop", DatasetParams)
 def postgres_drop(ctx: ActionContext) -> ActionOutcome:
     """Fault: terminate the database's sessions and drop it."""
     state = state_of(ctx.params)
-    ds = _pg_dataset(state, ctx.params.get("dataset"))
+    ds = _pg_dataset(state, DatasetParams.of(ctx).dataset)
     lit = ds.dbname.replace("'", "''")
     _psql(ctx.executor, ds, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{lit}' "
           "AND pid <> pg_backend_pid()", ctx.timeout, dbname="postgres")
@@ -94,11 +105,11 @@ def postgres_drop(ctx: ActionContext) -> ActionOutcome:
     return ActionOutcome(True, f"dropped database {ds.dbname}", {"value": ds.dbname})
 
 
-@register("restore.postgres")
+@register("restore.postgres", DatasetParams)
 def restore_postgres(ctx: ActionContext) -> ActionOutcome:
     """Create a fresh database and stream the newest dump of the data set into ``pg_restore``."""
     state = state_of(ctx.params)
-    ds = _pg_dataset(state, ctx.params.get("dataset"))
+    ds = _pg_dataset(state, DatasetParams.of(ctx).dataset)
     found = state.backups.newest(ds, [t for t in state.backups.targets if t not in state.backups.blocked])
     repo = state.backups.repo(found.target)
     dumps = [e for e in snapshot_entries(repo, found.manifest.id) if e.kind is EntryKind.FILE]

@@ -7,7 +7,9 @@ stdlib-only Python script, so the same action works on localhost and over SSH.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from opskeeper.backup.restore import restore, restore_remote
 from opskeeper.backup.tree import EntryKind
@@ -18,6 +20,7 @@ from opskeeper.drills.state import DrillState, state_of
 from opskeeper.remote.interface import Executor
 from opskeeper.remote.local import LocalExecutor
 from opskeeper.runbook.actions import ActionContext, ActionOutcome, register
+from opskeeper.runbook.params import ActionParams
 
 # path -> sha256 of every regular file under the given roots (paths absolute).
 _CHECKSUMS = r"""
@@ -57,6 +60,27 @@ print(json.dumps(done))
 """
 
 
+class DatasetParams(ActionParams):
+    dataset: str = Field(description="a data set of the system, by name (datasets[].name)")
+
+
+class VerifyParams(DatasetParams):
+    against: Literal["snapshot", "baseline"] = Field(
+        "snapshot", description="the newest snapshot's manifest, or the checksums recorded by files.checksums")
+    relocate: str = Field("", description="check the copy restored under this directory, not the original")
+    scope: Literal["all", "restored"] = Field("all", description="every file, or only those this drill restored")
+
+
+class CorruptParams(DatasetParams):
+    count: int = Field(2, ge=1, description="how many files to corrupt (the first ones in path order)")
+
+
+class RestoreParams(DatasetParams):
+    relocate: str = Field("", description="restore under this directory instead of in place")
+    only: Literal["all", "mismatched"] = Field(
+        "all", description="every file, or only those whose checksum differs from the baseline")
+
+
 def _dir_dataset(state: DrillState, name: Any) -> DirDataSet:
     ds = state.backups.dataset(str(name))
     if not isinstance(ds, DirDataSet):
@@ -94,30 +118,30 @@ def _diff(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
     return sorted(bad)
 
 
-@register("files.checksums")
+@register("files.checksums", DatasetParams)
 def files_checksums(ctx: ActionContext) -> ActionOutcome:
     """Record the data set's checksums as the drill's baseline (steady state); value = number of files."""
     state = state_of(ctx.params)
-    ds = _dir_dataset(state, ctx.params.get("dataset"))
+    ds = _dir_dataset(state, DatasetParams.of(ctx).dataset)
     sums = checksums(ctx, ds)
     state.baselines.setdefault(ds.name, sums)  # the first (pre-fault) baseline is the one that counts
     return ActionOutcome(bool(sums), f"{len(sums)} files checksummed in {ds.name}", {"value": len(sums)})
 
 
-@register("files.verify")
+@register("files.verify", VerifyParams)
 def files_verify(ctx: ActionContext) -> ActionOutcome:
     """Files whose checksum differs from the baseline or the newest snapshot; value = their paths."""
     state = state_of(ctx.params)
-    ds = _dir_dataset(state, ctx.params.get("dataset"))
-    against = str(ctx.params.get("against", "snapshot"))
-    relocate = str(ctx.params.get("relocate", "") or "")
+    p = VerifyParams.of(ctx)
+    ds = _dir_dataset(state, p.dataset)
+    against, relocate = p.against, p.relocate
     if against == "baseline":
         if ds.name not in state.baselines:
             raise ActionFailed(f"no checksum baseline of {ds.name}: run files.checksums in the hypothesis")
         expected = state.baselines[ds.name]
     else:
         expected = snapshot_sums(state, ds, relocate)
-    if ctx.params.get("scope") == "restored":
+    if p.scope == "restored":
         keep = set(state.restored_paths.get(ds.name, []))
         expected = {p: h for p, h in expected.items() if p in keep}
     bad = _diff(expected, checksums(ctx, ds, relocate))
@@ -125,28 +149,30 @@ def files_verify(ctx: ActionContext) -> ActionOutcome:
     return ActionOutcome(not bad, "\n".join([text, *bad[:50]]), {"value": bad, "checked": len(expected)})
 
 
-@register("files.corrupt")
+@register("files.corrupt", CorruptParams)
 def files_corrupt(ctx: ActionContext) -> ActionOutcome:
     """Fault: corrupt ``count`` files of the data set (the first ones in path order, for repeatability)."""
     state = state_of(ctx.params)
-    ds = _dir_dataset(state, ctx.params.get("dataset"))
-    count = int(ctx.params.get("count", 2))
+    p = CorruptParams.of(ctx)
+    ds = _dir_dataset(state, p.dataset)
+    count = p.count
     victims = sorted(state.baselines.get(ds.name) or checksums(ctx, ds))[:count]
     done = list(_python(ctx.executor, _CORRUPT, victims, ctx.timeout, ctx.sudo))
     state.corrupted[ds.name] = done
     return ActionOutcome(bool(done), f"corrupted {len(done)} files:\n" + "\n".join(done), {"value": done})
 
 
-@register("restore.files")
+@register("restore.files", RestoreParams)
 def restore_files(ctx: ActionContext) -> ActionOutcome:
     """Restore the data set from its newest snapshot: all files, or only those that differ, in place or relocated."""
     state = state_of(ctx.params)
-    ds = _dir_dataset(state, ctx.params.get("dataset"))
-    relocate = str(ctx.params.get("relocate", "") or "")
+    p = RestoreParams.of(ctx)
+    ds = _dir_dataset(state, p.dataset)
+    relocate = p.relocate
     found = _newest_or_finding(state, ds)
     repo = state.backups.repo(found.target)
     root = relocate or "/"
-    if ctx.params.get("only") == "mismatched":
+    if p.only == "mismatched":
         expected = state.baselines.get(ds.name) or snapshot_sums(state, ds)
         paths = _diff(expected, checksums(ctx, ds))
         includes = [p.lstrip("/") for p in paths]

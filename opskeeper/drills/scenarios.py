@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from opskeeper.config.drills import Scenario
+from opskeeper.config.drills import DrillStep, Probe, Scenario
 from opskeeper.config.loader import (
     ConfigError,
     Path_,
@@ -16,6 +16,7 @@ from opskeeper.config.loader import (
     validate_doc,
 )
 from opskeeper.paths import RUNBOOKS_DIR
+from opskeeper.runbook import actions, params
 
 DRILLS_SUBDIR = "drills"
 
@@ -35,7 +36,7 @@ def load_scenario(path: str | Path, known_actions: Collection[str] | None = None
     if scenario.name != path.stem:
         problems.append(_problem(doc, ("name",), f"name {scenario.name!r} must match the file name {path.stem!r}"))
     if known_actions is not None:
-        problems += _unknown_actions(doc, scenario, known_actions)
+        problems += _action_problems(doc, scenario, known_actions)
     if problems:
         raise ConfigError(problems)
     return scenario
@@ -45,20 +46,26 @@ def _problem(doc: YamlDoc, at: Path_, message: str) -> Problem:
     return Problem(doc.file, doc.line_of(at), format_path(at), message)
 
 
-def _unknown_actions(doc: YamlDoc, scenario: Scenario, known: Collection[str]) -> list[Problem]:
-    problems = []
-    for section in ("hypothesis", "fault", "recovery", "verification", "cleanup"):
-        for i, item in enumerate(getattr(scenario, section)):
-            if item.action is not None and item.action not in known:
-                problems.append(
-                    _problem(doc, (section, i, "action"),
-                             f"unknown action {item.action!r}; known: {', '.join(sorted(known))}")
-                )
+def _action_problems(doc: YamlDoc, scenario: Scenario, known: Collection[str]) -> list[Problem]:
+    """Unknown actions, and parameters that do not match the action's declaration."""
+    items: list[tuple[Path_, DrillStep | Probe]] = [
+        ((section, i), item)
+        for section in ("hypothesis", "fault", "recovery", "verification", "cleanup")
+        for i, item in enumerate(getattr(scenario, section))
+    ]
     if scenario.detection:
-        for i, probe in enumerate(scenario.detection.probes):
-            if probe.action not in known:
-                problems.append(_problem(doc, ("detection", "probes", i, "action"),
-                                         f"unknown action {probe.action!r}"))
+        items += [(("detection", "probes", i), probe) for i, probe in enumerate(scenario.detection.probes)]
+    problems = []
+    for at, item in items:
+        if item.action is None:
+            continue
+        if item.action not in known:
+            known_list = ", ".join(sorted(known))
+            problems.append(_problem(doc, (*at, "action"), f"unknown action {item.action!r}; known: {known_list}"))
+            continue
+        # The drill renders string parameters (Jinja2) just before the step: a template may stand for any type.
+        spec = actions.get(item.action)
+        problems += params.check(doc, at, spec.name, spec.params, item.with_, templates=True)
     return problems
 
 

@@ -1,10 +1,13 @@
-"""Built-in step actions: a registry of small functions that receive a context and return an outcome."""
+"""Built-in step actions: a registry of small functions that receive a context and return an outcome.
+
+Each action declares its parameters (a model in ``opskeeper.runbook.params``) where it is registered.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +16,7 @@ from opskeeper.config.estate import Customer, Estate, Host, System
 from opskeeper.errors import InputError
 from opskeeper.ledger import Ledger
 from opskeeper.remote.interface import Executor
+from opskeeper.runbook.params import INTERNAL_PREFIX, ActionParams, NoParams, parse
 
 
 class UnknownAction(InputError):
@@ -34,6 +38,8 @@ class ActionContext:
     now: datetime
     ledger: Ledger | None = None
     run_id: int | None = None
+    # ``params`` as the action declares them; set when the action is called
+    args: ActionParams = field(default_factory=NoParams)
 
 
 @dataclass(frozen=True)
@@ -46,22 +52,46 @@ class ActionOutcome:
 
 
 Action = Callable[[ActionContext], ActionOutcome]
-_REGISTRY: dict[str, Action] = {}
 
 
-def register(name: str) -> Callable[[Action], Action]:
-    """Decorator: make ``fn`` available to runbooks as ``action: name``."""
+@dataclass(frozen=True)
+class ActionSpec:
+    """A registered action and its declared parameters. Calling it checks the parameters first."""
+
+    name: str
+    fn: Action
+    params: type[ActionParams]
+
+    @property
+    def summary(self) -> str:
+        return (self.fn.__doc__ or "").strip().split("\n")[0]
+
+    def __call__(self, ctx: ActionContext) -> ActionOutcome:
+        args = parse(self.name, self.params, ctx.params)
+        # The action sees its parameters only as ``args``; ``params`` keeps the engine's internal keys.
+        internal = {k: v for k, v in ctx.params.items() if str(k).startswith(INTERNAL_PREFIX)}
+        return self.fn(replace(ctx, params=internal, args=args))
+
+
+_REGISTRY: dict[str, ActionSpec] = {}
+
+
+def register(name: str, params: type[ActionParams] = NoParams) -> Callable[[Action], Action]:
+    """Decorator: make ``fn`` available to runbooks as ``action: name``, taking ``with:`` as ``params``.
+
+    The action reads its parameters with ``params.of(ctx)``.
+    """
 
     def deco(fn: Action) -> Action:
-        if name in _REGISTRY and _REGISTRY[name] is not fn:
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"action {name!r} registered twice")
-        _REGISTRY[name] = fn
+        _REGISTRY[name] = ActionSpec(name, fn, params)
         return fn
 
     return deco
 
 
-def get(name: str) -> Action:
+def get(name: str) -> ActionSpec:
     _load_builtins()
     try:
         return _REGISTRY[name]
@@ -72,6 +102,11 @@ def get(name: str) -> Action:
 def names() -> list[str]:
     _load_builtins()
     return sorted(_REGISTRY)
+
+
+def specs() -> list[ActionSpec]:
+    _load_builtins()
+    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
 
 
 _BUILTIN_MODULES = (

@@ -12,6 +12,7 @@ from opskeeper.checks import health
 from opskeeper.checks.facts import HostFacts, collect_local
 from opskeeper.remote.local import LocalExecutor
 from opskeeper.runbook.actions import ActionContext, ActionOutcome, register
+from opskeeper.runbook.params import ActionParams
 
 
 def collect_facts(ctx: ActionContext) -> HostFacts:
@@ -23,10 +24,28 @@ def collect_facts(ctx: ActionContext) -> HostFacts:
     return facts_remote.collect(ctx.executor, timeout=ctx.timeout)
 
 
-@register("health.collect")
+class HealthParams(ActionParams, health.Thresholds):
+    """The grading thresholds; fields, types and defaults are those of ``health.Thresholds``."""
+
+    descriptions = {
+        "disk_warn_pct": "used space of a mount (%) that warns",
+        "disk_crit_pct": "used space of a mount (%) that is critical",
+        "inode_warn_pct": "used inodes of a mount (%) that warn",
+        "inode_crit_pct": "used inodes of a mount (%) that are critical",
+        "mem_warn_pct": "used memory (%) that warns",
+        "mem_crit_pct": "used memory (%) that is critical",
+        "swap_warn_pct": "used swap (%) that warns",
+        "swap_crit_pct": "used swap (%) that is critical",
+        "load_per_cpu_warn": "5-minute load per CPU that warns",
+        "load_per_cpu_crit": "5-minute load per CPU that is critical",
+        "required_processes": "process names that must be running",
+    }
+
+
+@register("health.collect", HealthParams)
 def health_collect(ctx: ActionContext) -> ActionOutcome:
     """Collect facts, grade them against thresholds, keep samples for the annual trend."""
-    thresholds = health.Thresholds.model_validate(ctx.params)
+    thresholds = HealthParams.of(ctx)
     facts = collect_facts(ctx)
     results = health.evaluate(facts, thresholds)
     lines = [f"{r.level.value.upper():4} {r.message}" for r in results]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from pydantic import Field
 from sqlalchemy import select
 
 from opskeeper.ledger.core import HealthSample
 from opskeeper.runbook.actions import ActionContext, ActionOutcome, register
+from opskeeper.runbook.params import ActionParams
 
 _INVENTORY = r"""
 import json, shutil, subprocess
@@ -73,11 +75,17 @@ print(json.dumps(out))
 """
 
 
-@register("certs.expiry")
+class CertsParams(ActionParams):
+    paths: list[str] = Field(default_factory=lambda: ["/etc/ssl/private"],
+                             description="certificate files, or directories searched for .pem/.crt/.cer/.cert")
+    warn_days: float = Field(30, ge=0, description="report certificates that expire within this many days")
+
+
+@register("certs.expiry", CertsParams)
 def certs_expiry(ctx: ActionContext) -> ActionOutcome:
     """Certificates on disk under the given paths that expire within ``warn_days``."""
-    paths = list(ctx.params.get("paths", ["/etc/ssl/private"]))
-    warn_days = float(ctx.params.get("warn_days", 30))
+    p = CertsParams.of(ctx)
+    paths, warn_days = p.paths, p.warn_days
     res = ctx.executor.run(["python3", "-c", _CERTS, json.dumps(paths), str(warn_days)], timeout=ctx.timeout)
     if res.exit_code != 0:
         return ActionOutcome(
@@ -99,13 +107,19 @@ def _trend(points: list[tuple[float, float]]) -> float:
     return 0.0 if var == 0 else sum((p[0] - mx) * (p[1] - my) for p in points) / var
 
 
-@register("assessment.annual")
+class AssessmentParams(ActionParams):
+    horizon_days: int = Field(365, ge=1, description="days of health samples the trends are drawn from")
+    disk_limit_pct: float = Field(90, gt=0, le=100, description="used disk (%) the forecast counts days to")
+
+
+@register("assessment.annual", AssessmentParams)
 def assessment_annual(ctx: ActionContext) -> ActionOutcome:
     """Growth and forecast of disk, memory and load from a year of this host's health samples."""
     if ctx.ledger is None:
         return ActionOutcome(False, "no ledger: the assessment needs recorded health samples")
-    since = ctx.now - timedelta(days=int(ctx.params.get("horizon_days", 365)))
-    limit = float(ctx.params.get("disk_limit_pct", 90))
+    p = AssessmentParams.of(ctx)
+    since = ctx.now - timedelta(days=p.horizon_days)
+    limit = p.disk_limit_pct
     metrics = ("disk.used_pct", "mem.used_pct", "load.5_per_cpu", "inodes.used_pct")
     with ctx.ledger.session() as s:
         rows = s.execute(

@@ -30,10 +30,12 @@ title: t
 hypothesis:
   - name: up
     action: http.status
+    with: {{service: web}}
     tolerance: {{type: exact, value: 200}}
 fault:
   - name: stop
     action: service.stop
+    with: {{service: web}}
 recovery:
   - name: start
     command: "true"
@@ -49,12 +51,12 @@ def test_minimal_scenario_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("replace", "by", "expected"),
     [
-        ("type: exact, value: 200", "type: range", ":6: hypothesis[0].tolerance.range: a range tolerance needs"),
-        ("type: exact, value: 200", "type: fuzzy", ":6: hypothesis[0].tolerance"),
-        ("action: service.stop", "action: service.explode", ":9: fault[0].action: unknown action 'service.explode'"),
+        ("type: exact, value: 200", "type: range", ":7: hypothesis[0].tolerance.range: a range tolerance needs"),
+        ("type: exact, value: 200", "type: fuzzy", ":7: hypothesis[0].tolerance"),
+        ("action: service.stop", "action: service.explode", ":10: fault[0].action: unknown action 'service.explode'"),
         ("    command: \"true\"", "    command: \"true\"\n    action: http.status", "give exactly one of"),
         ("title: t\n", "", "title: required field is missing"),
-        ("name: start", "name: start\n    marks: finished", ":12: recovery[0].marks"),
+        ("name: start", "name: start\n    marks: finished", ":14: recovery[0].marks"),
         ("type: exact, value: 200", "type: regex, pattern: '('", "invalid regular expression"),
     ],
 )
