@@ -3,7 +3,8 @@
 Every restored file's SHA-256 is checked against the snapshot. A local file is
 written under a temporary name and renamed only once its checksum matched; on
 any failure (disk full, permission) the partial file is removed and an
-``.opskeeper-restore-INCOMPLETE`` marker names what is missing.
+``.opskeeper-restore-INCOMPLETE`` marker names what is missing. A remote restore
+does the same with a staging directory on the host (``restore_host``).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opskeeper.backup.errors import BackupError, IntegrityError, RestoreFailed
+from opskeeper.backup.errors import IntegrityError, RestoreFailed
 from opskeeper.backup.locks import RepoLock
 from opskeeper.backup.repo import Repository
+from opskeeper.backup.restore_host import HostStaging, StagingFailed, common_base, sum_line
 from opskeeper.backup.tree import Entry, EntryKind
 from opskeeper.errors import OpskeeperError
 
@@ -203,10 +206,21 @@ def restore(repo: Repository, snap_id: str, target: str | Path, *, include: str 
         return RestoreResult(snap_id, str(root), restored, nbytes, restored)
 
 
-def _tar_stream(repo: Repository, entries: list[Entry]) -> Iterator[bytes]:
-    """Yield a tar archive of the entries, chunk by chunk (file content is never held whole)."""
+@dataclass
+class _Sent:
+    """How far a remote restore got, for the message of a failure."""
+
+    files: int
+    step: str = "prepare"
+    received: int = 0
+    near: str = ""
+
+
+def _tar_stream(repo: Repository, entries: list[Entry], base: str, sent: _Sent) -> Iterator[bytes]:
+    """A tar archive of the entries, named below ``base``, chunk by chunk (no file is ever held whole)."""
     for e in entries:
-        ti = tarfile.TarInfo(e.path)
+        sent.near = e.path
+        ti = tarfile.TarInfo(_below(base, e.path))
         ti.mode, ti.mtime = e.mode, e.mtime_ns // 1_000_000_000
         if e.kind is EntryKind.DIR:
             ti.type = tarfile.DIRTYPE
@@ -224,34 +238,75 @@ def _tar_stream(repo: Repository, entries: list[Entry]) -> Iterator[bytes]:
                 raise IntegrityError(f"{e.path}: checksum mismatch while streaming")
             if e.size % tarfile.BLOCKSIZE:
                 yield b"\0" * (tarfile.BLOCKSIZE - e.size % tarfile.BLOCKSIZE)
+            sent.received += 1
     yield b"\0" * (2 * tarfile.BLOCKSIZE)
+
+
+def _below(base: str, path: str) -> str:
+    return path[len(base) + 1:] if base else path
+
+
+def _host_bytes(text: str) -> bytes:
+    """Names as bytes the way tarfile writes them (undecodable bytes of a name came back as surrogates)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+_KIND_LETTER = {EntryKind.DIR: b"d", EntryKind.FILE: b"f", EntryKind.SYMLINK: b"l"}
+
+
+def _remote_failure(where: str, snap_id: str, sent: _Sent, err: BaseException) -> str:
+    reason = err.reason if isinstance(err, StagingFailed) else str(err)
+    receive = (f"in the staging directory, all {sent.files} files sent" if sent.received == sent.files
+               else f"while receiving near {sent.near} ({sent.received} of {sent.files} files sent)")
+    step = {
+        "prepare": "before receiving anything",
+        "receive": receive,
+        "verify": f"at the checksum check of the {sent.files} files received",
+        "place": "while moving the verified files into place",
+        "finish": "after every file was in place, while cleaning up",
+    }[sent.step]
+    left = {"place": "the files not moved yet keep their previous content",
+            "finish": "all files were restored and verified"}.get(sent.step, "no file of the target was changed")
+    again = "" if isinstance(err, IntegrityError) else "; run it again to finish"
+    return f"restore of snapshot {snap_id[:12]} to {where} stopped {step}: {reason}; {left}{again}"
 
 
 def restore_remote(repo: Repository, snap_id: str, executor: Executor, target: str,
                    *, include: str = "") -> RestoreResult:
-    """Stream the snapshot as tar into ``tar -x`` on the host, then check every file with sha256sum there."""
+    """Restore onto a host through ``executor``: nothing in ``target`` changes until every file arrived intact.
+
+    A tar stream goes into ``tar -x`` in a staging directory on the host, ``sha256sum -c`` checks every
+    file there, then each is renamed into place (see ``restore_host``). On failure the staging directory
+    is removed and the ``INCOMPLETE_MARKER`` in ``target`` says how far it got and why; a later
+    successful run removes it.
+    """
     host = executor.host.name
+    where = f"{host}:{target}"
     with RepoLock(repo.store, exclusive=False, operation="restore", wait_s=30):
         snap_id = repo.resolve_snapshot(snap_id)
         entries = [e for e in snapshot_entries(repo, snap_id) if _included(e.path, include)]
+        for e in entries:
+            _safe_join(Path(target), e.path)
         files = [e for e in entries if e.kind is EntryKind.FILE]
+        base = common_base(e.path for e in entries)
+        staging = HostStaging(executor, target, base, snap_id, INCOMPLETE_MARKER)
+        sent = _Sent(len(files))
         try:
-            mk = executor.run(["mkdir", "-p", target])
-            if not mk.ok:
-                raise RestoreFailed(f"cannot create {target} on {host}: {mk.stderr.strip()}")
-            stream = executor.open_stream(["tar", "-xf", "-", "-C", target])
-            for piece in _tar_stream(repo, entries):
-                stream.write_stdin(piece)
-            stream.close_stdin()
-            res = stream.wait(timeout=600)
-            if not res.ok:
-                raise RestoreFailed(f"tar -x into {target} on {host} exited {res.exit_code}: {res.stderr.strip()}")
-            sums = "".join(f"{e.sha256}  {e.path}\n" for e in files).encode()
-            check = executor.run(["sh", "-c", 'cd "$1" && sha256sum --quiet -c -', "sh", target], stdin=sums)
-        except BackupError:
-            raise
-        except OpskeeperError as e:  # the executor's transport errors
-            raise RestoreFailed(f"restore onto {host}:{target} failed: {e}") from e
-        if not check.ok:
-            raise RestoreFailed(f"checksum verification on {host}:{target} failed: {check.stdout.strip()[:500]}")
-        return RestoreResult(snap_id, f"{host}:{target}", len(files), sum(e.size for e in files), len(files))
+            staging.prepare(f"restore of snapshot {snap_id[:12]} to {where} started at "
+                            f"{datetime.now(UTC).isoformat(timespec='seconds')} and has not finished; "
+                            "if this file stays, it was interrupted: run it again")
+            sent.step = "receive"
+            staging.receive(_tar_stream(repo, entries, base, sent))
+            sent.step = "verify"
+            staging.verify(_host_bytes("".join(sum_line(e.sha256, _below(base, e.path)) for e in files)))
+            sent.step = "place"
+            staging.place(b"\0".join(_KIND_LETTER[e.kind] + _host_bytes(_below(base, e.path)) for e in entries))
+            sent.step = "finish"
+            staging.finish()
+        except (StagingFailed, OpskeeperError, OSError) as err:  # the repository's errors, the executor's
+            msg = _remote_failure(where, snap_id, sent, err)
+            staging.abandon(msg)
+            if isinstance(err, IntegrityError):
+                raise IntegrityError(msg) from err
+            raise RestoreFailed(msg) from err
+        return RestoreResult(snap_id, where, len(files), sum(e.size for e in files), len(files))
