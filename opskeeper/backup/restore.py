@@ -203,6 +203,8 @@ def restore(repo: Repository, snap_id: str, target: str | Path, *, include: str 
             msg = f"restore of snapshot {snap_id[:12]} to {root} failed: {err.strerror or err}"
             _mark_incomplete(root, msg)
             raise RestoreFailed(msg) from err
+        if not include:  # the whole snapshot is back: an earlier failure's marker no longer applies
+            (root / INCOMPLETE_MARKER).unlink(missing_ok=True)
         return RestoreResult(snap_id, str(root), restored, nbytes, restored)
 
 

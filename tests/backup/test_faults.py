@@ -185,6 +185,10 @@ def test_disk_full_during_restore(dir_repo: Repository, big_data: Path, tiny_dis
             assert p.read_bytes() == (big_data / p.relative_to(root)).read_bytes()
     restore(dir_repo, snap.id, tmp_path / "roomy")  # the same snapshot restores where there is space
     assert_same_tree(big_data, restored_root(tmp_path / "roomy", big_data))
+    subprocess.run(["mount", "-o", "remount,size=256m", str(tiny_disk)], check=True)  # room made on the disk
+    restore(dir_repo, snap.id, tiny_disk / "out")  # a re-run in place finishes the job
+    assert_same_tree(big_data, root)
+    assert not marker.exists()
 
 
 def test_prune_racing_a_backup_loses_to_the_lock(dir_store: DirStore, big_data: Path, tmp_path: Path) -> None:
