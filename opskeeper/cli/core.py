@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import textwrap
 from typing import Any
 
 import typer
@@ -65,13 +67,19 @@ def actions_list(
         if json_out:
             print_json([{"action": s.name, "summary": s.summary, "params": ps} for s, ps in chosen])
             return
-        rows: list[list[Any]] = []
-        for s, ps in chosen:
-            rows.append([s.name, "" if ps else "(none)", "", "", s.summary])
-            rows += [["", p.name, p.type, "required" if p.required else f"default {json.dumps(p.default)}",
-                      p.description] for p in ps]  # fmt: skip
-        table("Actions (a step's 'action:'; its parameters go in 'with:')",
-              ["action", "parameter", "type", "required / default", "description"], rows)  # fmt: skip
+        width = max(60, shutil.get_terminal_size((100, 24)).columns)
+        for s, ps in chosen:  # a reference page, not a table: names must never be cut short
+            console.print(f"[bold]{s.name}[/bold]  {s.summary.replace('``', '')}", highlight=False, soft_wrap=True)
+            if not ps:
+                console.print("    (no parameters)", highlight=False)
+            name_w = max(len(p.name) for p in ps) if ps else 0
+            for p in ps:
+                need = "required" if p.required else f"default {json.dumps(p.default)}"
+                head = f"    {p.name:<{name_w}}  {p.type}, {need}"
+                console.print(head, highlight=False, soft_wrap=True)
+                for line in textwrap.wrap(p.description, width - 8 - name_w):
+                    console.print(" " * (6 + name_w) + line, highlight=False, soft_wrap=True)
+            console.print()
 
     run_guarded(body)
 

@@ -152,7 +152,7 @@ def test_actions_command_lists_parameters() -> None:
     result = _actions_cli()
     assert result.exit_code == 0, result.stderr
     for text in ("files.verify", "against", "one of: snapshot, baseline", 'default "snapshot"', "required",
-                 "service.check", "(none)"):  # fmt: skip
+                 "service.check", "(no parameters)"):  # fmt: skip
         assert text in result.stdout
     data = json.loads(_actions_cli("files.corrupt", "--json").stdout)
     assert data == [{
