@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger, pause_flow_run
 from prefect.concurrency.sync import concurrency
+from prefect.exceptions import CancelledRun
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field
@@ -17,8 +18,8 @@ from opskeeper.config.loader import load_estate
 from opskeeper.drills import notices
 from opskeeper.drills.context import DrillRequest
 from opskeeper.drills.drive import drive
-from opskeeper.drills.errors import DrillFailed
-from opskeeper.drills.runner import DrillRun, Hooks
+from opskeeper.drills.errors import DrillCrashed, DrillFailed
+from opskeeper.drills.runner import DrillRun, Hooks, quietly
 from opskeeper.ledger import Ledger
 from opskeeper.paths import config_path
 from tasks.drills import call_as_task, publish_report
@@ -75,7 +76,11 @@ def dr_drill(
     hosts = [h.name for h in run.target.system.hosts]
     ensure_host_limits(hosts)
     with concurrency([f"host:{h}" for h in hosts], occupy=1, strict=True):
-        result = drive(run, call_as_task)
+        try:
+            result = drive(run, call_as_task, cancellations=(CancelledRun,))
+        except DrillCrashed:
+            quietly(lambda: publish_report(ledger, run.drill_id))  # the report of the error is the evidence
+            raise
     paths = publish_report(ledger, result.drill_id)
     ev = result.evaluation
     summary: dict[str, object] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, unmapped
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -27,7 +27,8 @@ def security_scan(
     jobs = host_jobs(estate, customer)
     report = ScanReport(start_run(ledger, customer, trigger, str(flow_run.id) if flow_run.id else None))
     try:
-        scans = [f.result() for f in scan_host_task.map(jobs)]
+        # unmapped: the estate is one argument for every host, not an iterable to map over
+        scans = [f.result() for f in scan_host_task.map(jobs, estate=unmapped(estate))]
         # recorded one host after the other: SQLite has one writer, and the order keeps the audit chain tidy
         for job, scan in zip(jobs, scans, strict=True):
             diff = record_scan_task(job, scan, report.run_id)

@@ -9,15 +9,19 @@ from prefect.cache_policies import NO_CACHE
 from opskeeper.checks.security.alerts import Alert, send_alerts
 from opskeeper.checks.security.lifecycle import FindingRef, ScanDiff
 from opskeeper.checks.security.scan import HostScan
-from opskeeper.checks.security.service import HostJob, record, scan_job
+from opskeeper.checks.security.service import HostJob, connect, record, scan_job
 from opskeeper.config.estate import Estate
 from opskeeper.ledger import Ledger
 
 
 @task(name="scan-host", task_run_name="scan-{job.host.name}", cache_policy=NO_CACHE)
-def scan_host_task(job: HostJob) -> HostScan:
-    """Gather one host's facts over its executor and judge them (a failure is a failed HostScan, not a raise)."""
-    return scan_job(Ledger.open(), job)
+def scan_host_task(job: HostJob, estate: Estate) -> HostScan:
+    """Gather one host's facts over its executor and judge them (a failure is a failed HostScan, not a raise).
+
+    The estate resolves a host's jump host (``jump:``); the ledger audits a refused host key.
+    """
+    ledger = Ledger.open()
+    return scan_job(ledger, job, lambda host: connect(host, ledger, estate))
 
 
 @task(

@@ -1,21 +1,25 @@
 """Drive a drill through its phases: directly (CLI, demo, tests) or as Prefect tasks (the flow).
 
 Refusals raise before any fault. Once the fault has started, cleanup always runs: after a
-failure, after Ctrl-C, after SIGTERM (CLI, demo) or Prefect's own termination signal.
+failure, after Ctrl-C, after SIGTERM (CLI, demo) or Prefect's own termination signal, and
+after a crash. A cancellation is recorded as cancelled; a crash (an unexpected exception: a
+bug, a lost ledger) as error, with an action item, so it is never mistaken for a pass or a
+deliberate stop.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from opskeeper.config.estate import Estate
-from opskeeper.drills.context import DrillRequest, ExecutorFactory, default_executor
-from opskeeper.drills.errors import ApprovalRefused, DrillRefused
+from opskeeper.drills.context import DrillRequest, ExecutorFactory
+from opskeeper.drills.errors import ApprovalRefused, DrillCrashed, DrillRefused
 from opskeeper.drills.evaluate import Phase
-from opskeeper.drills.runner import DrillResult, DrillRun, Hooks, quietly
+from opskeeper.drills.runner import DrillResult, DrillRun, Hooks, describe_error, quietly
 from opskeeper.drills.timeline import Event
 from opskeeper.ledger import Ledger
 
@@ -27,31 +31,67 @@ def _direct(name: str, fn: Callable[[], object]) -> object:
     return fn()
 
 
-def drive(run: DrillRun, call: PhaseCall = _direct) -> DrillResult:
-    """The phases in order. Refusals raise before any fault; once the fault has started, cleanup always runs."""
+def drive(run: DrillRun, call: PhaseCall = _direct, *,
+          cancellations: tuple[type[BaseException], ...] = ()) -> DrillResult:  # fmt: skip
+    """The phases in order. Refusals raise before any fault; once the fault has started, cleanup always runs.
+
+    A cancellation (see :func:`is_cancellation`; ``cancellations`` adds the caller's own, e.g. Prefect's
+    ``CancelledRun``) is recorded as cancelled and re-raised. Any other exception is a crash: recorded as
+    error with an action item, and raised as :class:`DrillCrashed` naming the drill.
+    """
+    phase = "start"
+
+    def step(name: str, fn: Callable[[], object]) -> object:
+        nonlocal phase
+        phase = name
+        return call(name, fn)
+
     try:
-        call("preflight", run.preflight)
+        step("preflight", run.preflight)
         _notice(run, "drill_started")
-        if call("steady-state-before", lambda: run.steady_state(Phase.BEFORE)):
-            call("approval", run.approve)
-            if call("inject-fault", run.inject):
-                call("detect", run.detect)
-                if call("recover", run.recover):
-                    call("verify", run.verify)
-                call("steady-state-after", lambda: run.steady_state(Phase.AFTER))
+        if step("steady-state-before", lambda: run.steady_state(Phase.BEFORE)):
+            step("approval", run.approve)
+            if step("inject-fault", run.inject):
+                step("detect", run.detect)
+                if step("recover", run.recover):
+                    step("verify", run.verify)
+                step("steady-state-after", lambda: run.steady_state(Phase.AFTER))
     except (DrillRefused, ApprovalRefused):
         run.close()
         raise
-    except BaseException:  # failure or cancellation (KeyboardInterrupt, Prefect's TerminationSignal)
+    except BaseException as e:
+        cancelled = is_cancellation(e, cancellations)
+        if not cancelled:
+            run.crashed(e, phase)
         if run.timeline.has(Event.FAULT_STARTED):
             run.cleanup()
-        run.finish(cancelled=True)
-        raise
+        result = _finish_after(run, e, cancelled=cancelled)
+        if cancelled or result is None:
+            raise
+        _notice(run, "drill_completed")  # the customer heard it start: they hear it ended (failed)
+        raise DrillCrashed(f"drill {result.drill_id} stopped by an unexpected error in {phase}: "
+                           f"{describe_error(e)}; recorded as error (opskeeper drill show {result.drill_id})") from e
     if run.timeline.has(Event.FAULT_STARTED):
-        call("cleanup", run.cleanup)
+        step("cleanup", run.cleanup)
     result = run.finish()
     _notice(run, "drill_completed")
     return result
+
+
+def _finish_after(run: DrillRun, error: BaseException, *, cancelled: bool) -> DrillResult | None:
+    """Record the stopped drill; None when even that fails (the ledger is gone): ``error`` is what to raise."""
+    try:
+        return run.finish(cancelled=cancelled)
+    except Exception as e:  # noqa: BLE001 - the first error is the one to report; this one becomes its note
+        run.close()
+        error.add_note(f"drill {run.drill_id} could not be recorded: {describe_error(e)}")
+        return None
+
+
+def is_cancellation(error: BaseException, extra: tuple[type[BaseException], ...] = ()) -> bool:
+    """Stopped on purpose, not crashed: Ctrl-C and ``Terminated`` (SIGTERM), and every BaseException that
+    is not an Exception (Prefect's TerminationSignal and Abort, asyncio's CancelledError, SystemExit)."""
+    return not isinstance(error, Exception) or isinstance(error, (concurrent.futures.CancelledError, *extra))
 
 
 class Terminated(KeyboardInterrupt):
@@ -77,7 +117,7 @@ def sigterm_interrupts() -> Iterator[None]:
 
 def run_drill(
     estate: Estate, request: DrillRequest, *, ledger: Ledger | None = None, hooks: Hooks | None = None,
-    executor_factory: ExecutorFactory = default_executor,
+    executor_factory: ExecutorFactory | None = None,
 ) -> DrillResult:  # fmt: skip
     """Run one drill to its verdict without Prefect (CLI, demo, tests)."""
     ledger = ledger or Ledger.open()

@@ -29,6 +29,12 @@ class DrillFailed(DrillError, WorkFailed):
     exit_code = 1
 
 
+class DrillCrashed(DrillError, WorkFailed):
+    """An unexpected exception stopped the drill; it is recorded as error (the cause is chained)."""
+
+    exit_code = 1
+
+
 class ActionFailed(DrillError):
     """A drill action could not do its work (the message names the host and the thing)."""
 

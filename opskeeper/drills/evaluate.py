@@ -24,6 +24,7 @@ class Verdict(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     ABORTED = "aborted"  # stopped before or during the fault; nothing measured
+    ERROR = "error"  # stopped by an unexpected exception: what was measured is kept; never a pass
 
 
 class Severity(StrEnum):
@@ -154,22 +155,31 @@ def evaluate(
     step_findings: Sequence[Finding] = (),
     cleanup_ok: bool = True,
     aborted: str | None = None,
+    error: Finding | None = None,
 ) -> Evaluation:
+    """The verdict. ``error``: the finding of an unexpected exception that stopped the drill (verdict error)."""
     (rto_target, rto_src), (rpo_target, rpo_src) = objectives(scenario, tier)
     rto = ObjectiveResult("rto", rto_target, rto_src, measure_rto(timeline))
     rpo = ObjectiveResult("rpo", rpo_target, rpo_src, measure_rpo(timeline, newest_restored))
-    findings = [*_objective_findings(rto, rpo, aborted), *_check_findings(checks), *step_findings]
+    # What a crash left unmeasured is the crash's finding, not a missed objective.
+    stopped = aborted or (error.title if error else None)
+    findings = [*_objective_findings(rto, rpo, stopped), *_check_findings(checks), *step_findings]
     if not cleanup_ok:
         findings.append(
             Finding("cleanup-failed", Severity.CRITICAL, "Cleanup failed: the system may still be faulted")
         )
+    if error:
+        findings.append(error)
     if aborted:
         findings.append(Finding("aborted", Severity.HIGH, f"Drill aborted: {aborted}"))
     findings = _dedupe(findings)
     judged = [c for c in checks if c.phase is not Phase.BEFORE]
     check_points = 50.0 * (sum(c.ok for c in judged) / len(judged)) if judged else 50.0
     score = round(rto.points + rpo.points + check_points)
-    if aborted and not timeline.has(Event.FAULT_INJECTED):
+    if error:  # a drill that did not finish has no score: its measurements stay in rto/rpo
+        verdict = Verdict.ERROR
+        score = 0
+    elif aborted and not timeline.has(Event.FAULT_INJECTED):
         verdict = Verdict.ABORTED
         score = 0
     elif any(f.severity.fails_drill for f in findings):

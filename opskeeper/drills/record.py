@@ -73,6 +73,7 @@ def finish(
     with ledger.session() as s:
         drill = s.get(Drill, drill_id)
         assert drill is not None
+        reason = redact(reason) if reason else None  # an error's text may quote a secret
         drill.status, drill.reason, drill.ended_at = status.value, reason, now
         if evaluation is not None:
             drill.score = evaluation.score

@@ -19,11 +19,12 @@ from opskeeper.config.drills import DrillStep, Mark, Probe
 from opskeeper.config.drills import OnFailure as DrillOnFailure
 from opskeeper.config.estate import Estate, Host
 from opskeeper.config.runbook import OnFailure, Step
+from opskeeper.config.secrets import redact
 from opskeeper.drills import record
 from opskeeper.drills.backups import SystemBackups
-from opskeeper.drills.context import DrillRequest, ExecutorFactory, default_executor, render_params, resolve
+from opskeeper.drills.context import DrillRequest, ExecutorFactory, render_params, resolve
 from opskeeper.drills.errors import ActionFailed, ApprovalRefused, DrillRefused
-from opskeeper.drills.evaluate import CheckOutcome, Evaluation, Phase, Verdict, evaluate
+from opskeeper.drills.evaluate import CheckOutcome, Evaluation, Finding, Phase, Severity, Verdict, evaluate
 from opskeeper.drills.items import reconcile
 from opskeeper.drills.state import STATE_PARAM, DrillState
 from opskeeper.drills.timeline import Event, Timeline, TimelineEvent
@@ -31,6 +32,7 @@ from opskeeper.drills.tolerance import judge
 from opskeeper.ledger import Ledger, utcnow
 from opskeeper.ledger.core import StepStatus
 from opskeeper.ledger.drills import DrillStatus
+from opskeeper.remote import connect
 from opskeeper.remote.interface import Executor
 from opskeeper.runbook.engine import Gate, HostRun, HostTarget, StepRecord
 
@@ -68,19 +70,21 @@ class DrillResult:
 class DrillRun:
     def __init__(
         self, estate: Estate, request: DrillRequest, *, ledger: Ledger, hooks: Hooks | None = None,
-        executor_factory: ExecutorFactory = default_executor, flow_run_id: str | None = None,
+        executor_factory: ExecutorFactory | None = None, flow_run_id: str | None = None,
     ) -> None:  # fmt: skip
         self.estate, self.request, self.ledger = estate, request, ledger
         self.hooks = hooks or Hooks()
         self.target = resolve(estate, request)
         self.scenario = self.target.scenario
-        self.executor_factory = executor_factory
+        # By default: the estate resolves jump hosts, the ledger audits a refused host key.
+        self.executor_factory = executor_factory or (lambda host: connect(host, ledger=ledger, estate=estate))
         self.state = DrillState(SystemBackups(estate, self.target.system))
         self.checks: list[CheckOutcome] = []
         self.executors: dict[str, Executor] = {}
         self.approved_by: str | None = None
         self.aborted: str | None = None
         self.cleanup_ok: bool | None = None
+        self.error: Finding | None = None  # the unexpected exception that stopped the drill, as a finding
         self.evaluation: Evaluation | None = None
         self.drill_id, self.run_id = record.start(
             ledger, scenario=self.scenario.name, customer=self.target.customer.id,
@@ -305,26 +309,36 @@ class DrillRun:
                 quietly(lambda: self.hooks.incident(self, "drill cleanup failed"))  # type: ignore[misc]
         return ok
 
+    def crashed(self, error: BaseException, phase: str) -> None:
+        """An unexpected exception stopped ``phase``: on the timeline now, a finding (an action item) at finish."""
+        text = describe_error(error)
+        self.error = Finding(f"drill-error:{type(error).__name__}", Severity.HIGH,
+                             f"Drill stopped by an unexpected error in {phase}: {text}",
+                             "The drill machinery failed, not the system under test: fix the cause and run "
+                             "the drill again.")  # fmt: skip
+        self.timeline.record(Event.ERROR, f"{phase}: {text}", ok=False)
+
     def finish(self, *, cancelled: bool = False) -> DrillResult:
         evaluation = evaluate(
             self.scenario, self.target.tier, self.timeline, newest_restored=self.state.newest_restored(),
             checks=self.checks, step_findings=self.state.findings, cleanup_ok=self.cleanup_ok is not False,
-            aborted=self.aborted or ("cancelled" if cancelled else None),
+            aborted=self.aborted or ("cancelled" if cancelled else None), error=self.error,
         )  # fmt: skip
         self.evaluation = evaluation
         status = DrillStatus.CANCELLED if cancelled else DrillStatus(evaluation.verdict.value)
+        reason = self.aborted or (self.error.title if self.error else None)
         changes = None
         if evaluation.verdict is not Verdict.ABORTED and not cancelled:
             changes = reconcile(evaluation, record.open_items_of(self.ledger, self.target.customer.id,
                                                                  self.scenario.name),
                                 owner=self.scenario.owner, tier=self.target.tier, now=utcnow())  # fmt: skip
         self.timeline.record(Event.EVALUATED, f"{status.value}, score {evaluation.score}")
-        record.finish(self.ledger, self.drill_id, status=status, reason=self.aborted, evaluation=evaluation,
+        record.finish(self.ledger, self.drill_id, status=status, reason=reason, evaluation=evaluation,
                       changes=changes)  # fmt: skip
         self.close()
         return DrillResult(
             self.drill_id, self.scenario.name, self.target.customer.id, status, evaluation, self.timeline,
-            self.aborted, len(changes.opened) if changes else 0, len(changes.closed) if changes else 0,
+            reason, len(changes.opened) if changes else 0, len(changes.closed) if changes else 0,
         )  # fmt: skip
 
     def close(self) -> None:
@@ -339,6 +353,11 @@ def quietly(fn: Callable[[], object]) -> None:
         fn()
     except Exception:  # noqa: BLE001 - side effects that may be lost must not break the drill
         pass
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` of an unexpected exception, secrets redacted: it goes to the ledger and the reports."""
+    return _short(redact(f"{type(error).__name__}: {error}"))
 
 
 def _short(value: object) -> str:

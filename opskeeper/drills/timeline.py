@@ -26,6 +26,7 @@ class Event(StrEnum):
     CLEANUP_DONE = "cleanup_done"
     CLEANUP_FAILED = "cleanup_failed"
     ABORTED = "aborted"
+    ERROR = "error"  # an unexpected exception stopped the drill (detail: its type and message, redacted)
     STEP = "step"  # one step or probe finished (detail says which)
     EVALUATED = "evaluated"
 
@@ -88,7 +89,7 @@ class Timeline:
         return self.first(kind) is not None
 
     def milestones(self) -> list[TimelineEvent]:
-        return [e for e in self.events if e.kind in MILESTONES or e.kind is Event.CLEANUP_FAILED]
+        return [e for e in self.events if e.kind in (*MILESTONES, Event.CLEANUP_FAILED, Event.ERROR)]
 
     def steps(self) -> list[TimelineEvent]:
         return [e for e in self.events if e.kind is Event.STEP]

@@ -20,7 +20,8 @@ class DrillStatus(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     ABORTED = "aborted"  # refused or stopped before the fault: nothing measured
-    CANCELLED = "cancelled"
+    CANCELLED = "cancelled"  # stopped on purpose: Ctrl-C, SIGTERM, Prefect's cancellation
+    ERROR = "error"  # stopped by an unexpected exception (a bug, a lost ledger): a failure, never a pass
 
 
 class ItemStatus(StrEnum):
@@ -113,11 +114,11 @@ def list_drills(
 
 
 def history(s: Session, customer: str, scenario: str, *, upto_id: int | None = None) -> list[Drill]:
-    """Finished drills of one scenario for one customer, oldest first (the report's trend)."""
+    """Finished drills (pass, fail, error) of one scenario for one customer, oldest first (the report's trend)."""
     q = (
         select(Drill)
         .where(Drill.customer_id == customer, Drill.scenario == scenario)
-        .where(Drill.status.in_([DrillStatus.PASS, DrillStatus.FAIL]))
+        .where(Drill.status.in_([DrillStatus.PASS, DrillStatus.FAIL, DrillStatus.ERROR]))
         .order_by(Drill.started_at, Drill.id)
     )
     if upto_id is not None:
@@ -126,7 +127,7 @@ def history(s: Session, customer: str, scenario: str, *, upto_id: int | None = N
 
 
 def last_passes(s: Session, customer: str) -> dict[str, datetime]:
-    """Scenario -> start of its newest passing drill for the customer."""
+    """Scenario -> start of its newest passing drill for the customer (fail, error, cancelled never count)."""
     out: dict[str, datetime] = {}
     q = select(Drill.scenario, Drill.started_at).where(
         Drill.customer_id == customer, Drill.status == DrillStatus.PASS

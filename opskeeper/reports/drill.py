@@ -79,7 +79,7 @@ LABELS = {
     Event.DECLARED: "declared", Event.FAULT_INJECTED: "fault injected", Event.DETECTED: "detected",
     Event.RECOVERY_STARTED: "recovery started", Event.SERVICE_RESTORED: "service restored",
     Event.DATA_VERIFIED: "data verified", Event.CLEANUP_DONE: "cleanup done",
-    Event.CLEANUP_FAILED: "cleanup FAILED", Event.ABORTED: "aborted",
+    Event.CLEANUP_FAILED: "cleanup FAILED", Event.ABORTED: "aborted", Event.ERROR: "ERROR (drill crashed)",
 }  # fmt: skip
 
 
@@ -101,7 +101,7 @@ def _view(d: Drill, past: list[Drill], items: list[ActionItem]) -> DrillReport:
     marks = [
         Mark(e.kind, LABELS.get(Event(e.kind), e.kind), e.at, (e.at - t0).total_seconds(), e.ok, e.detail)
         for e in events
-        if Event(e.kind) in (*MILESTONES, Event.CLEANUP_FAILED, Event.ABORTED)
+        if Event(e.kind) in (*MILESTONES, Event.CLEANUP_FAILED, Event.ABORTED, Event.ERROR)
     ]
     steps = [
         Bar(e.detail, max((e.at - t0).total_seconds() - (e.duration_s or 0), 0), (e.at - t0).total_seconds(), e.ok)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def backed_up(example_estate: Estate) -> Estate:
 
 
 @pytest.fixture
-def ledger(opskeeper_home: Path) -> Ledger:
+def ledger(opskeeper_home: Path) -> Iterator[Ledger]:
     led = Ledger.open()
     yield led
     led.close()
@@ -111,3 +112,30 @@ def breakdown(result: object) -> str:
     ev = result.evaluation  # type: ignore[attr-defined]
     return (f"{result.scenario}: RTO {ev.rto.measured.total_seconds():.2f}s RPO "  # type: ignore[attr-defined]
             f"{ev.rpo.measured.total_seconds():.2f}s\n  " + "\n  ".join(spans) + "\n  steps: " + "; ".join(steps))
+
+
+# Run by the drill's steps (a separate process, like any step): add or drop the trigger.
+LEDGER_SWITCH = """
+import sqlite3, sys
+db, what = sys.argv[1], sys.argv[2]
+c = sqlite3.connect(db, timeout=30)
+if what == "break":
+    c.execute("CREATE TRIGGER drill_test_ledger_lost BEFORE INSERT ON step_results "
+              "BEGIN SELECT RAISE(ABORT, 'ledger lost'); END")
+else:
+    c.execute("DROP TRIGGER IF EXISTS drill_test_ledger_lost")
+c.commit()
+"""
+
+
+def ledger_breaking_scenario(runbooks: Path, ledger: Ledger, tmp_path: Path) -> Path:
+    """data-corruption whose recovery breaks the ledger's step records; cleanup mends it, then marks."""
+    script = tmp_path / "ledger_switch.py"
+    script.write_text(LEDGER_SWITCH)
+    switch = f"{sys.executable} {script} {ledger.engine.url.database}"
+    marker = tmp_path / "cleaned"
+    variant(runbooks, "data-corruption",
+            recovery=[{"name": "ledger goes away", "command": f"{switch} break"}],
+            cleanup=[{"name": "ledger back", "command": f"{switch} mend"},
+                     {"name": "undo", "command": f"touch {marker}"}])  # fmt: skip
+    return marker

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from opskeeper.cli import common
 from opskeeper.cli.drill import app
 from opskeeper.config.estate import Estate
-from tests.drills.conftest import variant, write_estate
+from opskeeper.ledger import Ledger
+from tests.drills.conftest import ledger_breaking_scenario, variant, write_estate
 
 runner = CliRunner()
 
@@ -63,3 +64,19 @@ def test_blackout_refused_then_forced(backed_up: Estate, tmp_path: Path, monkeyp
     assert forced.exit_code == 0, forced.output
     fresh = json.loads(runner.invoke(app, ["freshness", "--json"]).stdout)
     assert {(f["customer"], f["overdue"]) for f in fresh} == {("hanhai", False), ("volga", True)}
+
+
+def test_a_crashed_drill_exits_1_and_shows_as_error(estate_file: Path, tmp_path: Path) -> None:
+    ledger_breaking_scenario(tmp_path / "runbooks", Ledger.open(), tmp_path)
+    crashed = runner.invoke(app, ["run", "data-corruption", "--customer", "hanhai"])
+    assert crashed.exit_code == 1, crashed.output
+    assert "stopped by an unexpected error in recover: LedgerError" in crashed.output
+    assert "opskeeper drill show 1" in crashed.output
+    listed = json.loads(runner.invoke(app, ["list", "--json"]).stdout)
+    assert [d["status"] for d in listed] == ["error"]
+    md = runner.invoke(app, ["show", "1"])
+    assert md.exit_code == 0 and "**ERROR**" in md.stdout and "ERROR (drill crashed)" in md.stdout
+    items = json.loads(runner.invoke(app, ["actions", "--open", "--json"]).stdout)
+    assert len(items) == 1 and items[0]["title"].startswith("Drill stopped by an unexpected error in recover")
+    freshness = json.loads(runner.invoke(app, ["freshness", "--customer", "hanhai", "--json"]).stdout)
+    assert {f["scenario"]: f["overdue"] for f in freshness}["data-corruption"] is True

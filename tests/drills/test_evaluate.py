@@ -15,7 +15,7 @@ from opskeeper.config.drills import (
     Scenario,
 )
 from opskeeper.config.estate import Tier
-from opskeeper.drills.evaluate import CheckOutcome, Phase, Severity, Verdict, evaluate, fmt
+from opskeeper.drills.evaluate import CheckOutcome, Finding, Phase, Severity, Verdict, evaluate, fmt
 from opskeeper.drills.freshness import freshness
 from opskeeper.drills.items import OpenItem, reconcile
 from opskeeper.drills.timeline import Event, Timeline
@@ -103,6 +103,20 @@ def test_aborted_before_fault() -> None:
     t.record(Event.DECLARED, at=T0)
     ev = evaluate(scenario(), tier(), t, newest_restored=None, aborted="steady state not met")
     assert ev.verdict is Verdict.ABORTED and ev.score == 0
+
+
+def test_error_is_its_own_verdict_and_never_a_pass() -> None:
+    crash = Finding("drill-error:RuntimeError", Severity.HIGH, "Drill stopped by an unexpected error in recover")
+    t = timeline()  # everything measured and met: still not a pass
+    ev = evaluate(scenario(), tier(), t, newest_restored=T0, error=crash)
+    assert ev.verdict is Verdict.ERROR and not ev.passed and ev.score == 0
+    assert ev.rto.met and crash in ev.findings
+    t = Timeline()
+    t.record(Event.FAULT_INJECTED, at=T0)  # crashed before the recovery: unmeasured is the crash's finding
+    ev = evaluate(scenario(), tier(), t, newest_restored=None, error=crash)
+    assert [f.fingerprint for f in ev.findings] == ["drill-error:RuntimeError"]
+    changes = reconcile(ev, [OpenItem(7, "rto-exceeded")], owner="dba", tier=tier(), now=T0)
+    assert [i.fingerprint for i in changes.opened] == ["drill-error:RuntimeError"] and changes.closed == ()
 
 
 def test_action_items_open_once_and_close_only_on_a_later_pass() -> None:

@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
 from opskeeper.backup import ops
@@ -25,8 +26,11 @@ from tests.drills.conftest import breakdown
 HOME = Path(os.environ.get("OPSKEEPER_HOME", "var"))
 
 
-def fleet_estate(bed: TestBed, path: Path, drills: list[str]) -> Path:
-    """The bed's estate plus a data set on the primary, two backup targets, a policy and the drills."""
+def fleet_estate(bed: TestBed, path: Path, drills: list[str], jump_to_primary: str | None = None) -> Path:
+    """The bed's estate plus a data set on the primary, two backup targets, a policy and the drills.
+
+    ``jump_to_primary``: the host the primary is reached through (``jump:``).
+    """
     doc = estate_document(bed)
     primary = bed.hosts[0]
     app = Path(primary.data_dir) / "app"
@@ -40,12 +44,14 @@ def fleet_estate(bed: TestBed, path: Path, drills: list[str]) -> Path:
     system["datasets"] = [{"kind": "dir", "name": "app-data", "paths": [str(app)], "host": primary.name}]
     system["backup"] = {"targets": ["bed-a", "bed-b"], "passphrase": "env:OPSKEEPER_DEMO_PASSPHRASE"}
     system["drills"] = drills
+    system["hosts"][0]["jump"] = jump_to_primary
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
-def _backed_up(bed: TestBed, tmp_path: Path, drills: list[str]):  # type: ignore[no-untyped-def]
-    estate = load_estate(fleet_estate(bed, tmp_path / "estate.yaml", drills))
+def _backed_up(bed: TestBed, tmp_path: Path, drills: list[str],  # type: ignore[no-untyped-def]
+               jump_to_primary: str | None = None):
+    estate = load_estate(fleet_estate(bed, tmp_path / "estate.yaml", drills, jump_to_primary))
     customer = estate.customers[0]
     outcomes = ops.backup_system(estate, customer, customer.systems[0])
     assert all(o.error is None for o in outcomes), outcomes
@@ -59,11 +65,16 @@ def _cmdline(pid: int) -> list[str]:
         return []
 
 
-def test_data_corruption_over_ssh(fleet_factory: Callable[..., TestBed], tmp_path: Path) -> None:
+@pytest.mark.parametrize("via_jump", [False, True], ids=["direct", "via-jump-host"])
+def test_data_corruption_over_ssh(fleet_factory: Callable[..., TestBed], tmp_path: Path, via_jump: bool) -> None:
     bed = fleet_factory(2)
-    estate = _backed_up(bed, tmp_path, ["data-corruption"])
+    primary, standby = bed.hosts
+    estate = _backed_up(bed, tmp_path, ["data-corruption"], jump_to_primary=standby.name if via_jump else None)
     result = run_drill(estate, DrillRequest("data-corruption", "testbed"), ledger=Ledger.open())
     assert result.status is DrillStatus.PASS, [e.detail for e in result.timeline.steps() if not e.ok]
+    if via_jump:  # every session on the primary came through the standby
+        accepted = [ln for ln in Path(primary.dir, "sshd.log").read_text().splitlines() if "Accepted" in ln]
+        assert accepted and all(f" from {standby.address} " in ln for ln in accepted), accepted
     print("\n" + breakdown(result))
 
 

@@ -14,10 +14,11 @@ from prefect.flow_runs import resume_flow_run
 
 from flows.dr_drill import dr_drill
 from opskeeper.config.estate import Estate
+from opskeeper.drills.errors import DrillCrashed
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.audit import AuditEntry
 from opskeeper.ledger.drills import Drill
-from tests.drills.conftest import variant, write_estate
+from tests.drills.conftest import ledger_breaking_scenario, variant, write_estate
 
 pytestmark = pytest.mark.flow
 
@@ -27,14 +28,19 @@ def test_flow_runs_a_drill_and_publishes_the_report(backed_up: Estate, tmp_path:
     summary = dr_drill("data-corruption", "hanhai", config=str(estate_file))
     assert summary["verdict"] == "pass"
     assert Path(str(summary["report"])).exists()
+    assert "| RTO |" in _newest_artifact("drill-hanhai-data-corruption")
+
+
+def _newest_artifact(key: str) -> str:
     with get_client(sync_client=True) as client:
         arts = client.read_artifacts(
             # every field given: this server rejects the nulls the client sends for omitted ones
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["drill-hanhai-data-corruption"])),
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
             flow_run_filter=FlowRunFilter(), task_run_filter=TaskRunFilter(),
             sort=ArtifactSort.CREATED_DESC, limit=1, offset=0,
         )
-    assert arts and "| RTO |" in str(arts[0].data)
+    assert arts, f"no artifact {key}"
+    return str(arts[0].data)
 
 
 def _resume_when_paused(ledger: Ledger, run_input: dict[str, object]) -> threading.Thread:
@@ -75,3 +81,19 @@ def test_flow_pauses_for_approval(backed_up: Estate, tmp_path: Path, approve: bo
         assert state.is_failed()
         assert "drill.approval_refused" in [a for _, a in actions]
         assert "drill.fault" not in [a for _, a in actions]
+
+
+def test_flow_of_a_crashed_drill_fails_records_error_and_publishes_the_report(backed_up: Estate,
+                                                                             tmp_path: Path) -> None:
+    ledger = Ledger.open()
+    marker = ledger_breaking_scenario(tmp_path / "runbooks", ledger, tmp_path)
+    estate_file = write_estate(tmp_path / "estate.yaml", runbooks_dir=tmp_path / "runbooks")
+    state = dr_drill("data-corruption", "hanhai", config=str(estate_file), return_state=True)
+    assert state.is_failed() and not state.is_cancelled()
+    with pytest.raises(DrillCrashed, match="in recover: LedgerError"):
+        state.result()
+    assert marker.exists()
+    with ledger.session() as s:
+        (d,) = s.query(Drill).all()
+        assert d.status == "error" and "cleanup_done" in [e.kind for e in d.events]
+    assert "**ERROR**" in _newest_artifact("drill-hanhai-data-corruption")
