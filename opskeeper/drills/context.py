@@ -13,7 +13,6 @@ from opskeeper.config.loader import ConfigError
 from opskeeper.drills.errors import DrillRefused
 from opskeeper.drills.scenarios import find_scenario
 from opskeeper.paths import state_path
-from opskeeper.remote import connect
 from opskeeper.remote.interface import Executor
 from opskeeper.runbook import actions
 from opskeeper.runbook.templating import TemplateError, render_command
@@ -132,9 +131,4 @@ def render_params(params: Mapping[str, Any], variables: Mapping[str, Any], where
     return out
 
 
-def default_executor(host: Host) -> Executor:
-    """LocalExecutor for ``local: true`` hosts, else SSH with the pinned host key (one connection per host)."""
-    return connect(host)
-
-
-__all__ = ["DrillRequest", "DrillTarget", "TemplateError", "default_executor", "render_params", "resolve"]
+__all__ = ["DrillRequest", "DrillTarget", "TemplateError", "render_params", "resolve"]
