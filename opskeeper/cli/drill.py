@@ -18,7 +18,7 @@ from opskeeper.cli.common import (
     table,
 )
 from opskeeper.drills import notices
-from opskeeper.drills.context import DrillRequest
+from opskeeper.drills.context import DrillRequest, resolve
 from opskeeper.drills.drive import run_drill
 from opskeeper.drills.errors import DrillFailed
 from opskeeper.drills.evaluate import fmt
@@ -48,11 +48,12 @@ def run_cmd(
 
     def body() -> None:
         estate = load()
+        request = DrillRequest(scenario, customer, approve, force_window, "cli")
+        resolve(estate, request)  # an unknown customer or a bad scenario is refused before the ledger opens
         ledger = open_ledger()
         hooks = Hooks(notice=notices.send, incident=notices.incident,
                       progress=None if as_json else (lambda text: err_console.print(f"[dim]{text}[/dim]")))
-        result = run_drill(estate, DrillRequest(scenario, customer, approve, force_window, "cli"),
-                           ledger=ledger, hooks=hooks)  # fmt: skip
+        result = run_drill(estate, request, ledger=ledger, hooks=hooks)
         built = report.build(ledger, result.drill_id)
         paths = report.write(ledger, result.drill_id, report=built)
         if as_json:

@@ -128,12 +128,13 @@ def test_maintenance_runs_nothing_on_bad_parameters(tmp_path: Path, opskeeper_ho
 
 
 @pytest.mark.parametrize("name", [c[0] for c in CASES if c[1] == "scenario"])
-def test_drill_runs_nothing_on_bad_parameters(tmp_path: Path, name: str) -> None:
+def test_drill_runs_nothing_on_bad_parameters(tmp_path: Path, opskeeper_home: Path, name: str) -> None:
     _, file, replace, by, expected = next(c for c in CASES if c[0] == name)
     estate, _, scenario = _estate(tmp_path, file, replace, by)
     code, lines, _ = _cli("-c", str(estate), "drill", "run", "bad", "--customer", "acme", "--approve", "test")
     assert code == 2
     assert lines == [e.format(d=scenario) for e in expected]
+    assert list(opskeeper_home.iterdir()) == []  # refused before the ledger was opened
     code, _, out = _cli("-c", str(estate), "drill", "list", "--json")
     assert (code, json.loads(out)) == (0, [])  # no drill began
     code, _, out = _cli("-c", str(estate), "runs", "list", "--json")
