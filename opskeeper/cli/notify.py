@@ -8,11 +8,14 @@ import uuid
 from datetime import UTC, datetime
 
 import typer
+from rich.markup import escape
 
 from opskeeper.cli import common
+from opskeeper.config.secrets import redact
 from opskeeper.config.types import Language, Severity, parse_zone
 from opskeeper.errors import InputError
 from opskeeper.ledger import notify as _notify_tables  # noqa: F401  (registers the table)
+from opskeeper.notify.escalation import nobody_told
 from opskeeper.notify.events import SPECS, Event, sample_context
 from opskeeper.notify.locale import format_duration
 from opskeeper.notify.render import SAMPLE_FRAME, Renderer
@@ -63,6 +66,8 @@ def pending(
         ]
         cols = ["id", "customer", "event", "to", "status", "tries", "deadline", "left", "level", "failure"]
         common.table("Notifications awaiting delivery or acknowledgement", cols, rows)
+        for unreached in nobody_told(ledger, customer):
+            common.console.print(f"[bold red]{escape(redact(unreached.line()))}[/bold red]", soft_wrap=True)
 
     common.run_guarded(body)
 

@@ -3,6 +3,10 @@
 A row carries its idempotency key (event + customer + contact + channel + dedup key), the
 rendered message (so a retry sends exactly the same bytes), the deadline, delivery attempts,
 the acknowledgement and the escalation state of its group (all messages about one thing).
+
+An attempt holds a lease on its row (``lease_until``) while the channel sends: an overlapping
+run (another tick, the CLI) leaves a leased row alone until the lease is released (the outcome
+was recorded) or has expired (the holder died mid-send).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, select
+from sqlalchemy import JSON, Boolean, ColumnElement, Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from opskeeper.ledger.base import Base, UTCDateTime, utcnow
@@ -63,6 +67,10 @@ class Notification(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, default=1)  # highest level told in the group
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An attempt in flight: nobody else may send this row before then (NULL: no attempt running).
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Escalation levels of the group at which nobody could be told (no contact or no address there).
+    unreached_levels: Mapped[list[int]] = mapped_column(JSON, default=list)
 
     __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
 
@@ -83,12 +91,64 @@ def in_group(s: Session, group_key: str) -> list[Notification]:
     )
 
 
+def _lease_free(now: datetime) -> ColumnElement[bool]:
+    return Notification.lease_until.is_(None) | (Notification.lease_until <= now)
+
+
 def due_for_delivery(s: Session, now: datetime) -> list[Notification]:
+    """Pending rows whose backoff has passed and that no live attempt holds."""
     q = select(Notification).where(
         Notification.status == DeliveryStatus.PENDING,
         (Notification.next_attempt_at.is_(None)) | (Notification.next_attempt_at <= now),
+        _lease_free(now),
     )
     return list(s.scalars(q.order_by(Notification.id)))
+
+
+def claim_attempt(
+    s: Session, row_id: int, attempts: int, now: datetime, lease_until: datetime, *, renew: bool
+) -> bool:
+    """Count attempt ``attempts + 1`` and lease the row until ``lease_until``, if nobody else can be sending it.
+
+    A compare-and-set: the row must still be pending with ``attempts`` counted, and its lease must be
+    free (never taken, released, or expired at ``now``) unless ``renew``: the caller holds the lease
+    of attempt ``attempts`` itself (a quick retry within one delivery), which no one else can have
+    taken over without counting another attempt.
+    """
+    q = update(Notification).where(
+        Notification.id == row_id,
+        Notification.status == DeliveryStatus.PENDING,
+        Notification.attempts == attempts,
+    )
+    if not renew:
+        q = q.where(_lease_free(now))
+    done = s.execute(q.values(attempts=attempts + 1, last_attempt_at=now, lease_until=lease_until))
+    return bool(done.rowcount)  # type: ignore[attr-defined]  # a CursorResult for UPDATE
+
+
+def mark_unreached(s: Session, group_key: str, level: int, now: datetime) -> bool:
+    """Record that nobody could be told at ``level``; False when the group is at that level already.
+
+    The compare-and-set on ``escalation_level`` makes overlapping escalation runs record it once.
+    """
+    moved = s.execute(
+        update(Notification)
+        .where(Notification.group_key == group_key, Notification.escalation_level < level)
+        .values(escalation_level=level, escalated_at=now)
+    ).rowcount  # type: ignore[attr-defined]
+    if not moved:
+        return False
+    for row in in_group(s, group_key):
+        row.unreached_levels = sorted({*row.unreached_levels, level})
+    return True
+
+
+def unreached(s: Session, customer_id: str | None = None) -> list[Notification]:
+    """Rows of unacknowledged groups in which some escalation level had nobody to tell."""
+    q = select(Notification).where(Notification.acked_at.is_(None), Notification.escalation_level > 1)
+    if customer_id:
+        q = q.where(Notification.customer_id == customer_id)
+    return [r for r in s.scalars(q.order_by(Notification.id)) if r.unreached_levels]
 
 
 def open_groups(s: Session) -> list[str]:

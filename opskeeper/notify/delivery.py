@@ -4,6 +4,11 @@ The row exists before the first attempt. Each attempt is counted in the ledger *
 channel is called, and the outcome after, so a crash in between leaves a row that is still
 ``pending``: the next run sends it again under the same key and Message-ID, and the outbox
 file, the SMTP Message-ID or the webhook ``Idempotency-Key`` lets the receiver drop the copy.
+
+Counting an attempt also leases the row (``lease_until``) for as long as a send may take, so a run
+that overlaps a slow send (another tick, ``opskeeper notify deliver``) does not send it again. The
+holder keeps it across its quick retries and releases it with the outcome; a crash leaves a lease
+that expires, and then the next run sends the message again.
 """
 
 from __future__ import annotations
@@ -13,12 +18,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import update
-
 from opskeeper.config.estate import Estate
 from opskeeper.config.notify import DeliveryPolicy
 from opskeeper.config.secrets import redact
 from opskeeper.ledger import Ledger
+from opskeeper.ledger import notify as store
 from opskeeper.ledger.notify import DeliveryStatus, Notification
 from opskeeper.notify.channels.outbox import OutboxChannel
 from opskeeper.notify.channels.smtp import SmtpChannel
@@ -27,6 +31,12 @@ from opskeeper.notify.interface import Channel, DeliveryError, Message, NotifyEr
 from opskeeper.paths import home_dir
 
 ChannelFactory = Callable[[Estate, str], Channel]
+Clock = Callable[[], datetime]
+
+LEASE_FLOOR = timedelta(minutes=5)
+# Network waits in one SMTP send, each bounded by the channel's timeout: connect, greeting, EHLO,
+# STARTTLS, EHLO again, AUTH, MAIL, RCPT, DATA, the message, QUIT (a webhook needs far fewer).
+WAITS_PER_SEND = 11
 
 
 def outbox_dir(estate: Estate) -> Path:
@@ -76,6 +86,21 @@ def next_pause(policy: DeliveryPolicy, attempts: int) -> float:
     return min(seconds, policy.max_backoff.total_seconds())
 
 
+def lease_length(policy: DeliveryPolicy, channel: Channel) -> timedelta:
+    """How long one attempt holds its row: a send in which every network wait times out, then the
+    longest quick pause before the holder tries again; never less than LEASE_FLOOR."""
+    send = channel.send_timeout * WAITS_PER_SEND
+    pause = policy.quick_backoff * 2 ** max(0, policy.quick_retries - 1)
+    return max(LEASE_FLOOR, send + pause)
+
+
+def advancing(now: datetime) -> Clock:
+    """The caller's clock, moved on by the real time spent since: a lease taken late in a long
+    delivery run must still last its full length (monotonic, so wall-clock jumps do not matter)."""
+    start = time.monotonic()
+    return lambda: now + timedelta(seconds=time.monotonic() - start)
+
+
 def deliver(
     ledger: Ledger,
     row_id: int,
@@ -85,40 +110,57 @@ def deliver(
     now: datetime,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Notification:
-    """Try now (with a few quick retries); record every attempt and the outcome."""
+    """Try now (with a few quick retries); record every attempt and the outcome.
+
+    Returns the row untouched when it is not ours to send: finished meanwhile, or leased by an
+    attempt still in flight elsewhere.
+    """
+    clock = advancing(now)
+    lease = lease_length(policy, channel)
+    held: int | None = None  # the attempt whose lease this call holds
     for quick in range(policy.quick_retries + 1):
-        with ledger.session() as s:
-            row = s.get_one(Notification, row_id)
-            if row.status != DeliveryStatus.PENDING:
-                return row  # someone else finished it meanwhile
-            attempts = row.attempts + 1
-            # Claim the attempt: an overlapping tick that read the same count loses and leaves it to us.
-            claimed = s.execute(
-                update(Notification)
-                .where(Notification.id == row_id, Notification.attempts == row.attempts)
-                .values(attempts=attempts, last_attempt_at=now)
-            ).rowcount  # type: ignore[attr-defined]  # a CursorResult for UPDATE
-        if not claimed:
+        at = clock()
+        attempts = _claim(ledger, row_id, at, at + lease, held)
+        if attempts is None:
             with ledger.session() as s:
                 return s.get_one(Notification, row_id)
+        held = attempts
         try:
             channel.send(message)
         except DeliveryError as e:
             permanent = isinstance(e, PermanentDeliveryError) or attempts >= policy.max_attempts
             last_quick = quick == policy.quick_retries
-            row = _record_failure(ledger, row_id, redact(str(e)), now, permanent, last_quick, policy)
+            row = _record_failure(ledger, row_id, redact(str(e)), clock(), permanent, last_quick, policy)
             if permanent or last_quick:
                 return row
-            sleep(policy.quick_backoff.total_seconds() * 2**quick)
+            sleep(policy.quick_backoff.total_seconds() * 2**quick)  # still holding the lease
             continue
         except Exception as e:
             # A channel bug, not a delivery outcome: still record it and back off, and give up after
             # max_attempts so that escalation acts, instead of a row pending silently on every tick.
             error = redact(f"{type(e).__name__}: {e}")
-            _record_failure(ledger, row_id, error, now, attempts >= policy.max_attempts, True, policy)
+            _record_failure(ledger, row_id, error, clock(), attempts >= policy.max_attempts, True, policy)
             raise
-        return _record_sent(ledger, row_id, now)
+        return _record_sent(ledger, row_id, clock())
     raise AssertionError("unreachable")
+
+
+def _claim(ledger: Ledger, row_id: int, at: datetime, lease_until: datetime, held: int | None) -> int | None:
+    """Count the next attempt under a lease; its number, or None when the row is not ours to send.
+
+    ``held``: the attempt this delivery already holds the lease for (a quick retry renews it).
+    """
+    with ledger.session() as s:
+        row = s.get_one(Notification, row_id)
+        if row.status != DeliveryStatus.PENDING:
+            return None  # someone else finished it meanwhile
+        if held is not None and row.attempts != held:
+            return None  # our lease expired and another run took over
+        counted = row.attempts
+        # An overlapping run that read the same count, or finds our lease live, loses and leaves it to us.
+        if not store.claim_attempt(s, row_id, counted, at, lease_until, renew=held is not None):
+            return None
+        return counted + 1
 
 
 def _record_sent(ledger: Ledger, row_id: int, now: datetime) -> Notification:
@@ -128,6 +170,7 @@ def _record_sent(ledger: Ledger, row_id: int, now: datetime) -> Notification:
         row.sent_at = now
         row.next_attempt_at = None
         row.failure = None
+        row.lease_until = None
     ledger.audit(
         "notify",
         "notification.sent",
@@ -160,6 +203,8 @@ def _record_failure(
             row.next_attempt_at = None
         elif last_quick:
             row.next_attempt_at = now + timedelta(seconds=next_pause(policy, row.attempts))
+        if permanent or last_quick:
+            row.lease_until = None  # else the holder keeps it for its quick retry
     if permanent:
         ledger.audit(
             "notify",

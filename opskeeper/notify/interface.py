@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import timedelta
 
 from opskeeper.errors import OpskeeperError
 
@@ -50,6 +51,8 @@ class Channel(ABC):
     """Delivers messages of one kind. Implementations: OutboxChannel, SmtpChannel, WebhookChannel."""
 
     name: str
+    # The longest one network wait of a send may take (connect, one reply); zero: no network.
+    send_timeout: timedelta = timedelta(0)
 
     @abstractmethod
     def send(self, message: Message) -> None:

@@ -89,6 +89,35 @@ def _oncall(estate: Estate, channels: Sequence[str]) -> list[Recipient]:
     return out
 
 
+def nobody_at(estate: Estate, customer: Customer, severity: Severity, level: int) -> str | None:
+    """Why an escalation to ``level`` would tell nobody, or None when someone there can be told."""
+    if level == ONCALL_LEVEL:
+        return oncall_unreachable(estate, severity)
+    if recipients(estate, customer, severity, drill=False, level=level):
+        return None
+    named = [c.name for c in customer.contacts if c.escalation_level == level]
+    if not named:
+        return f"customer {customer.id!r} has no contact with escalation_level {level}"
+    channels = ", ".join(estate.emergency_plan.plan_for(severity).channels) or "none"
+    return (
+        f"customer {customer.id!r}: no contact at escalation_level {level} ({', '.join(named)}) "
+        f"has an address on the channels of severity {severity.value} ({channels})"
+    )
+
+
+def oncall_unreachable(estate: Estate, severity: Severity) -> str | None:
+    """Why the provider's on-call (level 9) cannot be told about this severity, or None."""
+    channels = estate.emergency_plan.plan_for(severity).channels
+    if _oncall(estate, channels):
+        return None
+    if not (estate.provider.oncall_email or estate.provider.oncall_webhook):
+        return "level 9 is the provider's on-call, but provider.oncall_email / oncall_webhook are not set"
+    return (
+        f"level 9 is the provider's on-call, but it has only provider.oncall_email and severity "
+        f"{severity.value} uses channels ({', '.join(channels) or 'none'}); set provider.oncall_webhook"
+    )
+
+
 def support_hours_of(estate: Estate, customer: Customer) -> SupportHours:
     """The customer's own hours, else the provider's hours read in the customer's zone."""
     return customer.support_hours or estate.provider.support_hours

@@ -46,10 +46,12 @@ class NotificationRecord:
     breached_at: datetime | None
     message_id: str
     token: str
+    unreached_levels: tuple[int, ...] = ()  # escalation levels of the group that had nobody to tell
 
     @classmethod
     def of(cls, row: Notification) -> NotificationRecord:
         values = {name: getattr(row, name) for name in cls.__dataclass_fields__}
+        values["unreached_levels"] = tuple(row.unreached_levels or ())
         if row.channel == "webhook":  # Slack/Teams URLs carry their secret in the path
             values["address"] = shown_url(row.address)
         return cls(**values)

@@ -26,7 +26,7 @@ from opskeeper.ledger import Ledger, LedgerError, utcnow
 from opskeeper.ledger import notify as store
 from opskeeper.ledger.notify import DeliveryStatus, Notification
 from opskeeper.notify import plan
-from opskeeper.notify.delivery import ChannelFactory, default_channel, deliver, message_of
+from opskeeper.notify.delivery import ChannelFactory, advancing, default_channel, deliver, message_of
 from opskeeper.notify.events import DRILL_EVENTS, Event, missing_context
 from opskeeper.notify.plan import ONCALL_LEVEL, Recipient
 from opskeeper.notify.records import NotificationRecord, ack_link, decode_context, encode_context
@@ -174,9 +174,11 @@ class Notifier:
                 self._compose(estate, renderer, req, r, key, group, dedup, due, ack_required, now, level)
             )
         for row in new:  # every message is rendered before any is written: a bad template sends nothing
+            row.unreached_levels = list(first.unreached_levels) if first else []  # group-wide, like the level
             rows.append(self._insert(ledger, row))
-        owed = [r for r in rows if r.status == DeliveryStatus.PENDING and (r.next_attempt_at or now) <= now]
-        done = {r.id: self._deliver(estate, ledger, r, now) for r in owed}
+        owed = [r for r in rows if _owed(r, now)]
+        clock = advancing(now)  # each row's attempt is stamped (and leased) when it really starts
+        done = {r.id: self._deliver(estate, ledger, r, clock()) for r in owed}
         return [NotificationRecord.of(done.get(r.id, r)) for r in rows]
 
     def _compose(
@@ -270,9 +272,10 @@ class Notifier:
             rows = store.due_for_delivery(s, now)
         out: list[NotificationRecord] = []
         errors: list[Exception] = []
+        clock = advancing(now)
         for r in rows:
             try:
-                out.append(NotificationRecord.of(self._deliver(estate, ledger, r, now)))
+                out.append(NotificationRecord.of(self._deliver(estate, ledger, r, clock())))
             except Exception as e:  # one broken row (bug, unconfigured transport) must not hold up the rest
                 errors.append(e)
         if errors:
@@ -335,6 +338,13 @@ class Notifier:
                 left = plan.time_left(estate, customer, Severity(row.severity), now, row.deadline_at)
             items.append(PendingItem(NotificationRecord.of(row), customer.timezone, left))
         return items
+
+
+def _owed(row: Notification, now: datetime) -> bool:
+    """Pending, its backoff over, and no attempt in flight elsewhere (a live lease)."""
+    if row.status != DeliveryStatus.PENDING or (row.next_attempt_at or now) > now:
+        return False
+    return row.lease_until is None or row.lease_until <= now
 
 
 _DEFAULT = Notifier()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -17,7 +18,7 @@ from aiosmtpd.controller import Controller
 
 from opskeeper.config.estate import Estate
 from opskeeper.config.loader import load_estate
-from opskeeper.config.notify import DeliveryPolicy
+from opskeeper.config.notify import DeliveryPolicy, SmtpSettings
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import notify as _tables  # noqa: F401  (registers the table)
 from opskeeper.notify.service import Notifier
@@ -68,10 +69,44 @@ class Mailbox:
 
 
 @dataclass
+class GatedMailbox(Mailbox):
+    """A slow server: DATA is answered only once the test opens the gate (``entered`` says one is waiting)."""
+
+    entered: threading.Event = field(default_factory=threading.Event)
+    gate: threading.Event = field(default_factory=threading.Event)
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.entered.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, 120)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@dataclass
 class SmtpServer:
     host: str
     port: int
     mailbox: Mailbox
+
+
+def estate_file(folder: Path, extra: str = "", replace: dict[str, str] | None = None) -> Path:
+    """A copy of the example estate (``replace``: old -> new text; ``extra``: top-level YAML appended)."""
+    text = EXAMPLE.read_text().replace(
+        "runbooks_dir: ../runbooks", f"runbooks_dir: {EXAMPLE.parents[1] / 'runbooks'}"
+    )
+    for old, new in (replace or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = folder / "estate.yaml"
+    path.write_text(text + "\n" + extra)
+    return path
+
+
+def use_smtp(estate: Estate, server: SmtpServer) -> None:
+    """Send the estate's e-mail through this server (plain SMTP on loopback)."""
+    estate.emergency_plan.channel = "smtp"
+    estate.emergency_plan.smtp = SmtpSettings(
+        host=server.host, port=server.port, security="none", sender="Northwind Ops <ops@northwind.example>"
+    )
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from opskeeper.config.notify import SmtpSettings
 from opskeeper.ledger.notify import DeliveryStatus, Notification
 from opskeeper.notify.escalation import escalate
+from tests.notify.conftest import use_smtp
 
 T0 = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 INCIDENT = {
@@ -26,16 +26,6 @@ INCIDENT = {
 MAINT = {"cadence": "monthly", "started_at": T0, "ended_at": T0 + timedelta(hours=2), "systems": ["ERP"]}
 
 
-def _use_smtp(estate, smtp_server) -> None:  # type: ignore[no-untyped-def]
-    estate.emergency_plan.channel = "smtp"
-    estate.emergency_plan.smtp = SmtpSettings(
-        host=smtp_server.host,
-        port=smtp_server.port,
-        security="none",
-        sender="Northwind Ops <ops@northwind.example>",
-    )
-
-
 def _webhook_contact(estate, url: str, kind: str = "json") -> None:  # type: ignore[no-untyped-def]
     c = estate.customer("volga").contacts[0]
     c.email, c.webhook, c.webhook_kind = None, url, kind
@@ -43,7 +33,7 @@ def _webhook_contact(estate, url: str, kind: str = "json") -> None:  # type: ign
 
 @pytest.mark.smtp
 def test_smtp_delivery_with_stable_message_id(estate, ledger, notifier, smtp_server) -> None:  # type: ignore[no-untyped-def]
-    _use_smtp(estate, smtp_server)
+    use_smtp(estate, smtp_server)
     records = notifier.notify(
         estate,
         ledger,
@@ -80,7 +70,7 @@ def test_smtp_delivery_with_stable_message_id(estate, ledger, notifier, smtp_ser
 
 @pytest.mark.smtp
 def test_no_duplicate_after_crash_between_send_and_record(estate, ledger, notifier, smtp_server) -> None:  # type: ignore[no-untyped-def]
-    _use_smtp(estate, smtp_server)
+    use_smtp(estate, smtp_server)
     [rec] = notifier.notify(
         estate,
         ledger,
@@ -134,7 +124,8 @@ def test_outbox_crash_after_send_does_not_duplicate(estate, ledger, notifier, op
     with ledger.session() as s:
         [row] = s.scalars(select(Notification)).all()
         assert row.status == DeliveryStatus.PENDING and row.attempts == 1  # in doubt
-    resumed = notifier.deliver_pending(estate, ledger, T0 + timedelta(minutes=5))
+    assert notifier.deliver_pending(estate, ledger, T0 + timedelta(minutes=1)) == []  # the dead run's lease
+    resumed = notifier.deliver_pending(estate, ledger, T0 + timedelta(minutes=10))  # the lease has expired
     assert [r.status for r in resumed] == ["sent"]
     assert sorted(outbox.glob("*.eml")) == files  # the same file, replaced, not a second one
     mail = message_from_bytes(files[0].read_bytes(), policy=policy.default)

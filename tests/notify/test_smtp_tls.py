@@ -7,6 +7,7 @@ import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -64,7 +65,7 @@ def tls_server(request: pytest.FixtureRequest, cert: tuple[Path, Path]) -> Itera
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(str(cert[0]), str(cert[1]))
     box, port = Mailbox(), free_port()
-    common = {"authenticator": _auth, "auth_required": True}
+    common: dict[str, Any] = {"authenticator": _auth, "auth_required": True}
     if request.param == "starttls":
         controller = Controller(
             box, hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True, **common

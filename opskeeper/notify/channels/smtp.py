@@ -15,6 +15,7 @@ class SmtpChannel(Channel):
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
+        self.send_timeout = settings.timeout
 
     def _tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.settings.ca_file)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, assert_never
 
@@ -63,6 +64,7 @@ class WebhookChannel(Channel):
     def __init__(self, kind: WebhookKind | str = WebhookKind.JSON, timeout: float = 15.0) -> None:
         self.kind = WebhookKind(kind)
         self.timeout = timeout
+        self.send_timeout = timedelta(seconds=timeout)
 
     def send(self, message: Message) -> None:
         body = json.dumps(payload(self.kind, message), ensure_ascii=False).encode()
