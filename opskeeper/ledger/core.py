@@ -55,6 +55,7 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(32), default=RunStatus.RUNNING)
     reason: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict | None] = mapped_column(JSON)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # see opskeeper.ledger.heartbeat
 
     steps: Mapped[list[StepResult]] = relationship(
         back_populates="run", order_by="StepResult.id", cascade="all, delete-orphan"

@@ -208,8 +208,12 @@ def _owner_dead(owner: str | None, started_at: datetime) -> bool:
     return created > started_at.timestamp() + 1
 
 
-def reap_abandoned(ledger: Ledger, now: datetime, silence: timedelta = timedelta(hours=2)) -> list[int]:
-    """Close runs whose process died: its pid is gone (same machine) or no step for ``silence``."""
+def reap_abandoned(ledger: Ledger, now: datetime, silence: timedelta = timedelta(minutes=10)) -> list[int]:
+    """Close runs whose process died: its pid is gone (same machine), or no heartbeat and no step for ``silence``.
+
+    A live process beats for its runs every minute (:mod:`opskeeper.ledger.heartbeat`), even in a
+    step that takes hours, so ``silence`` only has to outlast a few missed beats.
+    """
     reaped: list[int] = []
     with ledger.session() as s:
         running = s.execute(select(Run).where(Run.status == RunStatus.RUNNING)).scalars().all()
@@ -217,7 +221,7 @@ def reap_abandoned(ledger: Ledger, now: datetime, silence: timedelta = timedelta
             last = s.execute(
                 select(func.max(StepResult.ended_at)).where(StepResult.run_id == run.id)
             ).scalar()
-            quiet_since = last or run.started_at
+            quiet_since = max(t for t in (last, run.heartbeat_at, run.started_at) if t is not None)
             if _owner_dead(run.owner, run.started_at) or now - quiet_since > silence:
                 run.status = RunStatus.ABANDONED
                 run.ended_at = now
