@@ -27,11 +27,16 @@ def escalation(
         "escalated": len(report.escalated),
         "breached": len(report.breached),
         "reminded": len(report.reminders),
+        "nobody_told": len(report.nobody_told),
     }
-    get_run_logger().info("escalation: %s", summary)
-    if report.escalated or report.breached:
+    logger = get_run_logger()
+    logger.info("escalation: %s", summary)
+    for unreached in report.nobody_told:  # an escalation level with no one to tell: a person must act
+        logger.error(unreached.line())
+    if report.escalated or report.breached or report.nobody_told:
         lines = ["| customer | event | to | level |", "|---|---|---|---|"]
         lines += [f"| {r.customer_id} | {r.event} | {r.contact_name} | {r.level} |" for r in report.escalated]
         lines += [f"\nResponse deadline breached: {r.customer_id} {r.event} #{r.id}" for r in report.breached]
+        lines += [f"\n**{u.line()}**" for u in report.nobody_told]
         create_markdown_artifact("\n".join(lines), key="escalation", description="Escalations this tick")
     return summary

@@ -20,6 +20,7 @@ def test_escalation_flow_escalates_and_records_breach(estate, ledger, notifier) 
                     dedup_key="INC-1", now=T0)  # fmt: skip
     assert escalation(config=str(EXAMPLE), now=T0 + timedelta(minutes=10)) == {
         "retried": 0, "delivered": 0, "escalated": 0, "breached": 0, "reminded": 0,
+        "nobody_told": 0,
     }  # fmt: skip
     summary = escalation(config=str(EXAMPLE), now=T0 + timedelta(minutes=65))
     assert summary["escalated"] == 2 and summary["breached"] == 1  # CTO and on-call, deadline 1 h passed
