@@ -10,7 +10,6 @@ def _prefect_defaults() -> None:
     """Embedded defaults: no telemetry; without a Prefect server, an ephemeral one kept under $OPSKEEPER_HOME."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "opskeeper")  # our warnings reach the flow run's log
     if not os.environ.get("PREFECT_API_URL"):
         prefect_home = home_dir() / "prefect"
         prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect does not create parents itself
