@@ -29,6 +29,7 @@ from opskeeper.config.types import Cadence, Severity
 from opskeeper.drills import notices as drill_notices
 from opskeeper.drills.scenarios import find_scenario
 from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import drills as ledger_drills
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.notify.events import Event
 from opskeeper.notify.notices import announced_fn, send_maintenance_notices
@@ -92,6 +93,17 @@ def _scan_seen(ledger: Ledger, customer_id: str) -> Callable[[datetime], bool]:
     return seen
 
 
+def _drill_seen(ledger: Ledger, customer_id: str, scenario: str) -> Callable[[datetime], bool]:
+    """Did the claimed drill begin (even to be refused: a drill row is written first) since the claim?"""
+
+    def seen(since: datetime) -> bool:
+        with ledger.session() as s:
+            last = ledger_drills.list_drills(s, customer=customer_id, scenario=scenario, limit=1)
+        return bool(last) and last[0].started_at >= since
+
+    return seen
+
+
 def _backup_slot(now: datetime) -> str:
     """One dispatch per system per hour at most: the policy decides due-ness, this stops double starts."""
     return now.strftime("%Y-%m-%dT%H")
@@ -118,7 +130,10 @@ def drills(estate: Estate, ledger: Ledger, now: datetime, config: str | None) ->
                 estate, ledger, p.customer_id, scenarios[p.scenario], p.window.start, p.window.end
             )
             scheduling.claim(ledger, "drill-notice", p.customer_id, p.scenario, slot)
-        if p.start and scheduling.claim(ledger, "drill", p.customer_id, p.scenario, slot):
+        # A tick that died after claiming must not cost the drill its whole window: a claim whose
+        # drill never began is taken over (the flow run's idempotency key stops a second start).
+        if p.start and scheduling.claim(ledger, "drill", p.customer_id, p.scenario, slot,
+                                        work_seen=_drill_seen(ledger, p.customer_id, p.scenario)):
             started.append(
                 f"{p.customer_id}/drill {p.scenario} ({start_drill(p.scenario, p.customer_id, config, slot)})"
             )

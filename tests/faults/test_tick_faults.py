@@ -12,10 +12,12 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from flows.tick import _drill_seen
 from opskeeper import scheduling
 from opskeeper.ledger import Ledger, utcnow
 from opskeeper.ledger.audit import AuditEntry
 from opskeeper.ledger.core import Dispatch, Run, RunStatus
+from opskeeper.ledger.drills import Drill
 from tests.faults.estates import always_open, example_estate
 from tests.faults.procs import PYTHON, finish, kill_group, spawn, wait_for
 
@@ -67,3 +69,18 @@ def test_tick_killed_between_claim_and_start(
         s.execute(update(Dispatch).values(dispatched_at=utcnow() - scheduling.STALE_CLAIM * 2))
     assert not scheduling.claim(ledger, *key, work_seen=seen)
     assert ledger.verify_audit()[1] == []
+
+
+def test_a_dead_ticks_drill_claim_is_taken_over_once_the_drill_never_began(opskeeper_home: Path) -> None:
+    ledger = Ledger.open()
+    key = ("drill", "volga", "data-corruption", "2026-11-29T00:00:00+00:00")
+    seen = _drill_seen(ledger, "volga", "data-corruption")
+    assert scheduling.claim(ledger, *key, work_seen=seen)  # the tick that then died
+    assert not scheduling.claim(ledger, *key, work_seen=seen)  # fresh: maybe a live tick starting it
+    with ledger.session() as s:
+        s.execute(update(Dispatch).values(dispatched_at=utcnow() - scheduling.STALE_CLAIM - timedelta(minutes=1)))
+    assert scheduling.claim(ledger, *key, work_seen=seen)  # stale and no drill began: taken over
+    with ledger.session() as s:  # this time the drill began
+        s.add(Drill(scenario="data-corruption", customer_id="volga", system_id="tms"))
+        s.execute(update(Dispatch).values(dispatched_at=utcnow() - scheduling.STALE_CLAIM * 2))
+    assert not scheduling.claim(ledger, *key, work_seen=seen)  # however old, never again
