@@ -12,6 +12,7 @@ from opskeeper.config.types import Severity
 from opskeeper.ledger import Ledger, utcnow
 from opskeeper.maintenance import MaintenanceResult
 from opskeeper.notify.events import Event
+from opskeeper.notify.helpers import maintenance_failure
 from opskeeper.notify.service import notify
 
 
@@ -50,11 +51,7 @@ def notify_result(estate: Estate, result: MaintenanceResult, started_at: datetim
         # Step names and counts, not host names (internal: the renderer would mask them as "[…]").
         steps = sorted({step for h in result.hosts for step in h.failed})
         broken = sum(1 for h in result.hosts if h.failed or h.error)
-        failed = f"{', '.join(steps)} ({broken}/{len(result.hosts)})" if steps else ""
-        event, severity, context = (
-            Event.MAINTENANCE_FAILED,
-            Severity.HIGH,
-            {**base, "reason": failed or result.reason},
-        )
+        reason = maintenance_failure(steps, broken, len(result.hosts), result.reason)
+        event, severity, context = Event.MAINTENANCE_FAILED, Severity.HIGH, {**base, "reason": reason}
     notify(estate, Ledger.open(), event=event, customer_id=result.customer_id, severity=severity,
            dedup_key=f"maintenance/{result.run_id}/result", context=context)  # fmt: skip

@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from opskeeper.config.types import Duration
+from opskeeper.config.types import Duration, Language
+from opskeeper.i18n import Localized, Translations
 
 ScenarioName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 ParamValue = str | int | float | bool | list[str] | list[int] | None
@@ -169,7 +170,8 @@ class Audience(StrEnum):
 
 class Scenario(_Model):
     name: ScenarioName
-    title: str
+    title: str  # English; what engineers read and what customers get without a translation
+    title_i18n: Translations = Field(default_factory=dict)  # {zh-CN: ..., ru: ...}, shown to customers
     description: str = ""
     hypothesis: list[Probe] = Field(min_length=1)
     fault: list[DrillStep] = Field(min_length=1)
@@ -191,6 +193,13 @@ class Scenario(_Model):
             if dup:
                 raise ValueError(f"{phase}: duplicate step name(s) {', '.join(sorted(dup))}")
         return self
+
+    def localized_title(self) -> Localized:
+        """The title in every language it is written in (the notification picks the customer's)."""
+        return Localized.of(self.title, self.title_i18n)
+
+    def title_in(self, lang: Language | str) -> str:
+        return self.localized_title().in_(lang)
 
     def fault_roles(self) -> list[str]:
         return sorted({s.role for s in self.fault})

@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING
 from opskeeper.config.drills import Audience, Scenario
 from opskeeper.config.estate import Estate
 from opskeeper.config.types import Language, Severity
-from opskeeper.drills.evaluate import Evaluation, fmt
+from opskeeper.drills.evaluate import Evaluation
+from opskeeper.drills.phrases import finding_title
+from opskeeper.i18n import Localized
 from opskeeper.ledger import Ledger, utcnow
+from opskeeper.notify import locale
 from opskeeper.notify.service import Notifier
 
 if TYPE_CHECKING:
@@ -23,13 +26,29 @@ SUMMARY = {
 }
 
 
-def summary(evaluation: Evaluation, language: Language) -> str:
-    def show(td: object) -> str:
-        return "—" if td is None else fmt(td)  # type: ignore[arg-type]
+CLEANUP_IMPACT = {
+    Language.EN: "The drill could not undo its fault; engineers are restoring the system.",
+    Language.ZH_CN: "演练未能撤销其注入的故障，工程师正在恢复系统。",
+    Language.RU: "Учения не смогли отменить внесённый сбой; инженеры восстанавливают систему.",
+}
 
-    template = SUMMARY.get(language, SUMMARY[Language.EN])
-    return template.format(score=evaluation.score, rto=show(evaluation.rto.measured),
-                           rpo=show(evaluation.rpo.measured), n=len(evaluation.findings))  # fmt: skip
+
+def summary(evaluation: Evaluation) -> Localized:
+    """The evaluation in one sentence, in every language (the renderer picks the recipient's)."""
+
+    def text(lang: Language) -> str:
+        rto, rpo = evaluation.rto.measured, evaluation.rpo.measured
+        return SUMMARY[lang].format(
+            score=evaluation.score, n=len(evaluation.findings),
+            rto=locale.format_duration(rto, lang), rpo=locale.format_duration(rpo, lang),
+        )  # fmt: skip
+
+    return Localized.of(text(Language.EN), {lang: text(lang) for lang in SUMMARY})
+
+
+def findings(evaluation: Evaluation) -> list[Localized]:
+    """The findings' titles, translated by their stable code (detail, hosts and paths stay internal)."""
+    return [finding_title(f.fingerprint, f.title) for f in evaluation.findings]
 
 
 def send(run: DrillRun, event: str, notifier: Notifier | None = None) -> None:
@@ -37,7 +56,7 @@ def send(run: DrillRun, event: str, notifier: Notifier | None = None) -> None:
     if run.scenario.audience is not Audience.ANNOUNCED and event == "drill_started":
         return  # a silent drill is told afterwards only
     t = run.target
-    context: dict[str, object] = {"scenario": run.scenario.title, "systems": [t.system.name or t.system.id]}
+    context: dict[str, object] = {"scenario": run.scenario.localized_title(), "systems": [t.system.name or t.system.id]}
     if event == "drill_started":
         context["started_at"] = run.timeline.events[0].at if run.timeline.events else utcnow()
     else:
@@ -48,7 +67,8 @@ def send(run: DrillRun, event: str, notifier: Notifier | None = None) -> None:
             "verdict": "passed" if ev.passed else "failed",
             "rto_measured": ev.rto.measured, "rto_objective": ev.rto.target,
             "rpo_measured": ev.rpo.measured, "rpo_objective": ev.rpo.target,
-            "summary": summary(ev, t.customer.language),
+            "summary": summary(ev),
+            "findings": findings(ev),
             "action_items": len(ev.findings),
         }  # fmt: skip
     (notifier or Notifier()).notify(
@@ -63,9 +83,9 @@ def incident(run: DrillRun, message: str, notifier: Notifier | None = None) -> N
     (notifier or Notifier()).notify(
         run.estate, run.ledger, event="incident_declared", customer_id=t.customer.id,
         severity=Severity.HIGH, dedup_key=f"drill-{run.drill_id}-cleanup-failed", drill=False,
-        context={"incident_id": f"DRILL-{run.drill_id}", "title": f"{run.scenario.title}: {message}",
-                 "impact": "The drill could not undo its fault; engineers are restoring the system.",
-                 "started_at": utcnow()},
+        context={"incident_id": f"DRILL-{run.drill_id}",
+                 "title": run.scenario.localized_title().map(lambda title: f"{title}: {message}"),
+                 "impact": Localized.catalogue(CLEANUP_IMPACT), "started_at": utcnow()},
     )  # fmt: skip
 
 
@@ -80,6 +100,6 @@ def scheduled(
     systems = [s.name or s.id for s in customer.systems if scenario.name in s.drills]
     (notifier or Notifier()).notify(
         estate, ledger, event="drill_scheduled", customer_id=customer_id, severity=Severity.ROUTINE,
-        context={"scenario": scenario.title, "window_start": start, "window_end": end, "systems": systems},
+        context={"scenario": scenario.localized_title(), "window_start": start, "window_end": end, "systems": systems},
         dedup_key=f"drill-scheduled-{customer_id}-{scenario.name}-{start:%Y%m%dT%H%M}", drill=True,
     )  # fmt: skip

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from opskeeper.config.types import Severity
+from opskeeper.config.types import Language, Severity
+from opskeeper.i18n import Localized
 
 
 class Event(StrEnum):
@@ -55,7 +56,11 @@ SAMPLE: dict[str, Any] = {
     "reason": "Disk check failed on the database volume.",
     "system": "ERP",
     "failed_at": _T0,
-    "title": "OpenSSH vulnerable version",
+    "title": Localized.of(
+        "SSH accepts password authentication",
+        {Language.ZH_CN: "SSH 允许密码认证", Language.RU: "SSH допускает аутентификацию по паролю"},
+    ),
+    "count": 1,
     "finding_severity": "critical",
     "remediation_due": _T0 + timedelta(days=7),
     "incident_id": "INC-2026-042",
@@ -63,7 +68,16 @@ SAMPLE: dict[str, Any] = {
     "status_text": "Database restored from the 21:00 backup; verifying data.",
     "next_update": _T0 + timedelta(hours=1),
     "resolved_at": _T0 + timedelta(hours=3),
-    "scenario": "data-corruption",
+    "scenario": Localized.of(
+        "Data corruption on the primary",
+        {Language.ZH_CN: "主服务器数据损坏", Language.RU: "Повреждение данных на основном сервере"},
+    ),
+    "findings": [
+        Localized.of(
+            "Verification failed: data intact",
+            {Language.ZH_CN: "验证未通过：data intact", Language.RU: "Проверка не пройдена: data intact"},
+        )
+    ],
     "verdict": "passed",
     "rto_measured": timedelta(minutes=42),
     "rto_objective": timedelta(hours=8),
@@ -89,7 +103,7 @@ SPECS: dict[Event, EventSpec] = {
     Event.MAINTENANCE_FAILED: EventSpec(Severity.HIGH, ("cadence", "started_at", "systems", "reason")),
     Event.BACKUP_FAILED: EventSpec(Severity.HIGH, ("system", "failed_at", "reason")),
     Event.SECURITY_FINDING: EventSpec(
-        Severity.HIGH, ("system", "title", "finding_severity", "remediation_due")
+        Severity.HIGH, ("system", "title", "finding_severity", "remediation_due"), {"count": 1}
     ),
     Event.INCIDENT_DECLARED: EventSpec(
         Severity.EMERGENCY, ("incident_id", "title", "started_at", "impact"), {"next_update": None}
@@ -105,7 +119,7 @@ SPECS: dict[Event, EventSpec] = {
     Event.DRILL_COMPLETED: EventSpec(
         Severity.ROUTINE,
         ("scenario", "verdict", "rto_measured", "rto_objective", "rpo_measured", "rpo_objective"),
-        {"summary": "", "action_items": 0},
+        {"summary": "", "action_items": 0, "findings": []},
     ),
     Event.SLA_AT_RISK: EventSpec(Severity.HIGH, ("subject_text", "deadline_at", "remaining")),
     Event.SLA_BREACHED: EventSpec(Severity.HIGH, ("subject_text", "deadline_at", "breached_at")),

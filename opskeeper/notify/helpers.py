@@ -5,14 +5,48 @@ Each wraps :meth:`Notifier.notify`; call them from tasks (maintenance, backup, s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from opskeeper.config.estate import Estate
-from opskeeper.config.types import Severity
+from opskeeper.config.types import Language, Severity
+from opskeeper.i18n import Localized
 from opskeeper.ledger import Ledger
+from opskeeper.notify import locale
 from opskeeper.notify.events import Event
 from opskeeper.notify.records import NotificationRecord
 from opskeeper.notify.service import Notifier
+
+STEPS_FAILED = {
+    Language.EN: "steps {steps} failed ({broken} of {hosts} hosts affected)",
+    Language.ZH_CN: "步骤 {steps} 执行失败（{hosts} 台主机中有 {broken} 台受影响）",
+    Language.RU: "шаги {steps} завершились с ошибкой (затронуто узлов: {broken} из {hosts})",
+}
+RUN_STOPPED = {
+    Language.EN: "the run stopped before it finished (technical detail: {detail})",
+    Language.ZH_CN: "维护在完成前中止（技术信息：{detail}）",
+    Language.RU: "работы прервались до завершения (технические сведения: {detail})",
+}
+NOT_COMPLETED = {
+    Language.EN: "the run did not complete",
+    Language.ZH_CN: "维护未能全部完成",
+    Language.RU: "работы не были завершены",
+}
+
+
+def maintenance_failure(steps: Sequence[str], broken: int, hosts: int, detail: str = "") -> Localized:
+    """Why a maintenance run failed, for the customer: the failed steps' names (runbook identifiers)
+    and host counts in a localised sentence; otherwise the run's own English reason framed by one.
+    Host names never appear (they are internal; the renderer would mask them anyway)."""
+    if steps:
+        return Localized.of(
+            STEPS_FAILED[Language.EN].format(steps=", ".join(steps), broken=broken, hosts=hosts),
+            {lang: text.format(steps=locale.join_list(list(steps), lang), broken=broken, hosts=hosts)
+             for lang, text in STEPS_FAILED.items()},
+        )  # fmt: skip
+    if detail:
+        return Localized.catalogue(RUN_STOPPED, detail=detail)
+    return Localized.catalogue(NOT_COMPLETED)
 
 
 def maintenance_result(
@@ -26,7 +60,7 @@ def maintenance_result(
     ended_at: datetime,
     ok: bool,
     summary: str = "",
-    reason: str = "",
+    reason: str | Localized = "",
     run_id: int | str | None = None,
     now: datetime | None = None,
     notifier: Notifier | None = None,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from opskeeper.config.secrets import redact
+from opskeeper.i18n import Localized
 from opskeeper.ledger.notify import Notification
 from opskeeper.notify.interface import shown_url
 
@@ -69,6 +70,8 @@ def _encode(value: Any) -> Any:
         return {"$td": value.total_seconds()}
     if isinstance(value, str):
         return redact(value)
+    if isinstance(value, Localized):  # every language is kept: escalation renders for other recipients
+        return value.map(redact).to_json()
     if isinstance(value, list | tuple):
         return [_encode(v) for v in value]
     if isinstance(value, dict):
@@ -88,6 +91,9 @@ def _decode(value: Any) -> Any:
             return datetime.fromisoformat(value["$dt"])
         if set(value) == {"$td"}:
             return timedelta(seconds=value["$td"])
+        text = Localized.from_json(value)
+        if text is not None:
+            return text
         return {k: _decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v) for v in value]

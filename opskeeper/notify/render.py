@@ -22,6 +22,7 @@ from jinja2 import pass_context
 
 from opskeeper.config.secrets import redact
 from opskeeper.config.types import Language
+from opskeeper.i18n import in_language
 from opskeeper.notify import locale
 from opskeeper.notify.events import Event, complete_context, sample_context
 from opskeeper.notify.interface import NotifyError
@@ -151,7 +152,8 @@ class Renderer:
         self, event: Event, lang: Language, context: dict[str, Any], frame: Frame, private: Sequence[str] = ()
     ) -> Rendered:
         variables = {
-            **complete_context(event, context),
+            # data strings with translations (scenario and check titles, findings) in this message's language
+            **in_language(complete_context(event, context), lang),
             **frame.__dict__,
             "lang": lang.value,
             "event": event.value,

@@ -17,8 +17,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from opskeeper.checks.security.registry import get as get_check
 from opskeeper.config.estate import Customer, Estate
+from opskeeper.config.loader import ConfigError
 from opskeeper.config.types import Language
+from opskeeper.drills.phrases import finding_title
+from opskeeper.drills.scenarios import find_scenario
 from opskeeper.ledger import Ledger, utcnow
 from opskeeper.ledger.audit import AuditEntry
 from opskeeper.ledger.backup import BackupSnapshot
@@ -71,6 +75,7 @@ def build(
     clean = Scrubber(customer)
     hosts = [h.name for s in customer.systems for h in s.hosts]
     systems = [s.id for s in customer.systems]
+    titles = ScenarioTitles(estate.runbooks_dir, language, clean)
     with ledger.session() as s:
         report = MonthlyReport(
             customer.id, clean(customer.name), estate.tier_of(customer).title or customer.tier, language,
@@ -79,13 +84,38 @@ def build(
             health=_health(s, customer.id, hosts, period, clean),
             backups=_backups(s, customer.id, systems, period, clean),
             restores=_restores(s, customer.id, systems, period),
-            security=_security(s, customer.id, period, now, clean),
-            drills=_drills(s, customer.id, period, clean),
+            security=_security(s, customer.id, period, now, clean, language),
+            drills=_drills(s, customer.id, period, clean, titles),
             notices=_notices(s, customer.id, period, clean),
             breaches=_breaches(s, customer.id, period, clean),
-            items=_items(s, customer.id, period, now, clean),
+            items=_items(s, customer.id, period, now, clean, titles),
         )  # fmt: skip
     return report
+
+
+class ScenarioTitles:
+    """Scenario name -> its title in the report's language (the name itself when the file is gone)."""
+
+    def __init__(self, runbooks_dir: str, language: Language, clean: Scrubber) -> None:
+        self.runbooks_dir, self.language, self.clean = runbooks_dir, language, clean
+        self.known: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        if name not in self.known:
+            try:
+                title = find_scenario(name, self.runbooks_dir).title_in(self.language)
+            except ConfigError:  # renamed or removed since the drill ran: its name is what is left
+                title = name
+            self.known[name] = self.clean(title)
+        return self.known[name]
+
+
+def _check_title(check_id: str, stored: str, language: Language) -> str:
+    """A security check's title in the report's language; the stored (English) one for unknown checks."""
+    try:
+        return get_check(check_id).meta.localized_title.in_(language)
+    except KeyError:
+        return stored
 
 
 def _runs(s: Session, customer: str, p: Period, clean: Scrubber) -> list[RunRow]:
@@ -179,7 +209,9 @@ def _restores(s: Session, customer: str, systems: Sequence[str], p: Period) -> l
     return out
 
 
-def _security(s: Session, customer: str, p: Period, now: datetime, clean: Scrubber) -> SecuritySummary:
+def _security(
+    s: Session, customer: str, p: Period, now: datetime, clean: Scrubber, language: Language
+) -> SecuritySummary:
     at = min(p.end, now)  # the state at the month's end (or now, for the running month)
     findings = list(
         s.scalars(select(Finding).where(Finding.customer_id == customer, Finding.first_seen < p.end))
@@ -195,7 +227,7 @@ def _security(s: Session, customer: str, p: Period, now: datetime, clean: Scrubb
     still_open = [f for f in findings if open_at_end(f)]
     groups: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     for f in still_open:
-        groups[(f.severity, f.title)].append(f)
+        groups[(f.severity, _check_title(f.check_id, f.title, language))].append(f)
     rows = [
         FindingRow(
             sev,
@@ -240,7 +272,7 @@ def _scores(s: Session, customer: str, p: Period, clean: Scrubber) -> list[Score
     return rows
 
 
-def _drills(s: Session, customer: str, p: Period, clean: Scrubber) -> list[DrillRow]:
+def _drills(s: Session, customer: str, p: Period, clean: Scrubber, titles: ScenarioTitles) -> list[DrillRow]:
     q = select(Drill).where(
         Drill.customer_id == customer, Drill.started_at >= p.start, Drill.started_at < p.end
     )
@@ -259,6 +291,7 @@ def _drills(s: Session, customer: str, p: Period, clean: Scrubber) -> list[Drill
             td(d.rto_target_s),
             td(d.rpo_s),
             td(d.rpo_target_s),
+            titles(d.scenario),
         )  # fmt: skip
         for d in s.scalars(q.order_by(Drill.started_at, Drill.id))
     ]
@@ -300,11 +333,15 @@ def _breaches(s: Session, customer: str, p: Period, clean: Scrubber) -> list[Bre
     return sorted(rows, key=lambda r: r.at)
 
 
-def _items(s: Session, customer: str, p: Period, now: datetime, clean: Scrubber) -> list[ItemRow]:
+def _items(
+    s: Session, customer: str, p: Period, now: datetime, clean: Scrubber, titles: ScenarioTitles
+) -> list[ItemRow]:
     at = min(p.end, now)
     q = select(ActionItem).where(ActionItem.customer_id == customer, ActionItem.opened_at < p.end)
+    lang = titles.language
     return [
-        ItemRow(i.id, clean(i.scenario), i.severity, clean(i.title), clean(i.owner), i.due, i.due < at)
+        ItemRow(i.id, clean(i.scenario), i.severity, clean(finding_title(i.fingerprint, i.title).in_(lang)),
+                clean(i.owner), i.due, i.due < at, titles(i.scenario))  # fmt: skip
         for i in s.scalars(q.order_by(ActionItem.due, ActionItem.id))
         if i.status == ItemStatus.OPEN or (i.closed_at is not None and i.closed_at >= p.end)
     ]

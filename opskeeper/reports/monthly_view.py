@@ -170,6 +170,7 @@ class DrillRow:
     rto_target: timedelta | None
     rpo: timedelta | None
     rpo_target: timedelta | None
+    scenario_title: str = ""  # the scenario's title in the report's language (``scenario`` is its name)
 
     @property
     def rto_met(self) -> bool | None:
@@ -216,6 +217,7 @@ class ItemRow:
     owner: str
     due: datetime
     overdue: bool
+    scenario_title: str = ""  # in the report's language; ``title`` is too, where the finding's code is known
 
 
 @dataclass

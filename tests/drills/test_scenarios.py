@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ import pytest
 from opskeeper.config.loader import ConfigError
 from opskeeper.drills.scenarios import list_names, load_scenario, validate_all
 from opskeeper.runbook import actions
+from tests.drills.conftest import EXAMPLE, REPO
 
 SHIPPED = ["backup-target-lost", "data-corruption", "database-restore", "primary-host-lost"]
 
@@ -58,6 +62,12 @@ def test_minimal_scenario_loads(tmp_path: Path) -> None:
         ("title: t\n", "", "title: required field is missing"),
         ("name: start", "name: start\n    marks: finished", ":14: recovery[0].marks"),
         ("type: exact, value: 200", "type: regex, pattern: '('", "invalid regular expression"),
+        ("title: t\n", "title: t\ntitle_i18n:\n  ru: т\n  de: t\n",
+         ":5: title_i18n.de: unknown language 'de'; supported: zh-CN, ru"),
+        ("title: t\n", "title: t\ntitle_i18n:\n  zh-cn: t\n",
+         ":4: title_i18n.zh-cn: unknown language 'zh-cn' (did you mean 'zh-CN'?)"),
+        ("title: t\n", "title: t\ntitle_i18n: {en: t}\n", ":3: title_i18n.en: 'en' is the English text in the field"),
+        ("title: t\n", "title: t\ntitle_i18n: {ru: ''}\n", ":3: title_i18n.ru: empty translation"),
     ],
 )
 def test_bad_scenarios_name_file_line_and_field(tmp_path: Path, replace: str, by: str, expected: str) -> None:
@@ -67,6 +77,27 @@ def test_bad_scenarios_name_file_line_and_field(tmp_path: Path, replace: str, by
         load_scenario(path, actions.names())
     assert str(path) in str(e.value)
     assert expected in str(e.value)
+
+
+def test_translated_title_is_picked_by_language(tmp_path: Path) -> None:
+    text = GOOD.format(name="x").replace("title: t\n", "title: Lost\ntitle_i18n: {zh-CN: 丢失, ru: Потеря}\n")
+    s = load_scenario(_write(tmp_path, "x", text), actions.names())
+    assert (s.title_in("zh-CN"), s.title_in("ru"), s.title_in("en")) == ("丢失", "Потеря", "Lost")
+
+
+def test_validate_command_rejects_an_unknown_language_with_file_and_line(tmp_path: Path) -> None:
+    runbooks = tmp_path / "runbooks"
+    shutil.copytree(REPO / "runbooks", runbooks)
+    scenario = runbooks / "drills" / "data-corruption.yaml"
+    text = scenario.read_text().replace("  ru: Повреждение", "  fr: Corruption des données\n  ru: Повреждение")
+    scenario.write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith("  fr:"))
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(EXAMPLE.read_text().replace("runbooks_dir: ../runbooks", f"runbooks_dir: {runbooks}"))
+    res = subprocess.run([sys.executable, "-m", "opskeeper", "validate", "-c", str(estate)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert f"{scenario}:{line}: title_i18n.fr: unknown language 'fr'; supported: zh-CN, ru" in res.stderr
 
 
 def test_name_must_match_file(tmp_path: Path) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
+from opskeeper.ledger.drills import ActionItem, Drill
+from opskeeper.ledger.findings import Finding, fingerprint
 from opskeeper.reports import monthly
-from tests.reports.conftest import PRIVATE, SECRET, TOKEN, Filled
+from tests.reports.conftest import NOV_RUN, PRIVATE, SECRET, TOKEN, Filled
 
 
 def test_month_is_cut_in_the_customers_zone() -> None:
@@ -122,3 +125,40 @@ def test_json_form(filled: Filled) -> None:
     data = json.loads(monthly.render(r, "json"))
     assert data["period"]["start"] == "2026-11-30T16:00:00+00:00" and data["lang"] == "zh-CN"
     assert [run["id"] for run in data["runs"]] == [filled.dec_run] and data["runs"][0]["duration"] == 600.0
+
+
+def _translated_rows(filled: Filled) -> None:
+    """A finding of a registered check and a drill's RTO action item, both stored in English."""
+    at = NOV_RUN + timedelta(days=3)
+    with filled.ledger.session() as s:
+        s.add(Finding(fingerprint=fingerprint("hanhai-erp-1", "ssh.root-login", "sshd"), customer_id="hanhai",
+                      system_id="erp", host="hanhai-erp-1", check_id="ssh.root-login", object="sshd",
+                      severity="high", title="SSH permits root login", status="open", first_seen=at,
+                      last_seen=at, due_by=at + timedelta(days=30)))  # fmt: skip
+        drill = s.scalars(select(Drill).where(Drill.customer_id == "hanhai")).first()
+        assert drill is not None
+        s.add(ActionItem(customer_id="hanhai", scenario="data-corruption", fingerprint="rto-exceeded",
+                         severity="high", title="RTO exceeded by 1h", owner="duty-engineer",
+                         due=at + timedelta(days=9), opened_by_drill=drill.id, last_seen_drill=drill.id,
+                         opened_at=at))  # fmt: skip
+
+
+def test_data_strings_are_in_the_reports_language(filled: Filled) -> None:
+    _translated_rows(filled)
+    english = ("SSH permits root login", "Data corruption on the primary", "RTO exceeded")
+    expected = {
+        "zh-CN": ("SSH 允许 root 登录", "主服务器数据损坏", "恢复时间超出目标（RTO）"),
+        "ru": ("SSH разрешает вход под root", "Повреждение данных на основном сервере",
+               "Превышено целевое время восстановления (RTO)"),
+    }  # fmt: skip
+    for lang, shown in expected.items():
+        r = monthly.build(filled.estate, filled.ledger, "hanhai", "2026-11", lang=lang,
+                          now=datetime(2026, 12, 5, tzinfo=UTC))  # fmt: skip
+        for fmt in ("md", "html"):
+            text = monthly.render(r, fmt)
+            for s in shown:
+                assert s in text, (lang, fmt, s)
+            for s in english:
+                assert s not in text, (lang, fmt, s)
+    en = monthly.render(monthly.build(filled.estate, filled.ledger, "hanhai", "2026-11", lang="en"), "md")
+    assert all(s in en for s in english)

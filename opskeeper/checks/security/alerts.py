@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 
 from opskeeper.checks.security.lifecycle import FindingRef, ScanDiff
 from opskeeper.checks.security.model import Severity
+from opskeeper.checks.security.registry import get as get_check
 from opskeeper.config.estate import Estate
 from opskeeper.config.types import Severity as NoticeSeverity
+from opskeeper.i18n import Localized
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.findings import Finding
 from opskeeper.notify.events import Event
@@ -58,18 +60,24 @@ def send_alerts(estate: Estate, ledger: Ledger, diffs: list[ScanDiff]) -> list[A
     for alert in alerts_for(diffs, system_of):
         customer = estate.customer(alert.customer_id)
         system = customer.system(alert.system_id) if alert.system_id else customer.systems[0]
-        n = len(alert.findings)
-        title = alert.findings[0].title if n == 1 else f"{alert.findings[0].title} ({n} items)"
         notify(
             estate, ledger, event=Event.SECURITY_FINDING, customer_id=customer.id,
             severity=NoticeSeverity.HIGH, dedup_key=alert.dedup_key, topic=f"security:{alert.check_id}",
-            context={"system": system.name or system.id, "title": title,
+            context={"system": system.name or system.id, "title": _title(alert), "count": len(alert.findings),
                      "finding_severity": alert.severity.value,
                      "remediation_due": min(f.due_by for f in alert.findings)},
         )  # fmt: skip
         _mark_notified(ledger, [f.id for f in alert.findings])
         sent.append(alert)
     return sent
+
+
+def _title(alert: Alert) -> Localized:
+    """The check's title in every language it has; a check no longer registered keeps the stored title."""
+    try:
+        return get_check(alert.check_id).meta.localized_title
+    except KeyError:
+        return Localized.of(alert.findings[0].title)
 
 
 def _mark_notified(ledger: Ledger, ids: list[int]) -> None:

@@ -9,7 +9,9 @@ from enum import StrEnum
 from typing import Any
 
 from opskeeper.config.security import SecurityPolicy
+from opskeeper.config.types import Language
 from opskeeper.errors import OpskeeperError
+from opskeeper.i18n import Localized
 
 
 class ScanError(OpskeeperError):
@@ -44,6 +46,13 @@ class CheckMeta:
     rationale: str
     remediation: str
     needs: tuple[str, ...]  # fact sections the check reads
+    # The title in the customers' other languages (English is ``title``); rationale and remediation
+    # are for engineers and stay English.
+    title_i18n: Mapping[Language, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def localized_title(self) -> Localized:
+        return Localized.of(self.title, self.title_i18n)
 
 
 @dataclass(frozen=True)

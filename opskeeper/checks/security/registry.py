@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from opskeeper.checks.security.model import CheckContext, CheckMeta, Facts, ObjectResult, Severity
+from opskeeper.i18n import translation_language
 
 CheckFn = Callable[[Facts, CheckContext], Iterable[ObjectResult]]
 
@@ -22,14 +23,25 @@ _REGISTRY: dict[str, Check] = {}
 
 
 def check(
-    id: str, *, title: str, severity: Severity, rationale: str, remediation: str, needs: tuple[str, ...]
+    id: str,
+    *,
+    title: str,
+    title_i18n: Mapping[str, str],
+    severity: Severity,
+    rationale: str,
+    remediation: str,
+    needs: tuple[str, ...],
 ) -> Callable[[CheckFn], CheckFn]:
-    """Register a check function under ``id`` (decorator). Ids are stable: they are in fingerprints."""
+    """Register a check function under ``id`` (decorator). Ids are stable: they are in fingerprints.
+
+    ``title_i18n`` is the title customers read in their language (``{"zh-CN": ..., "ru": ...}``).
+    """
+    translations = {translation_language(lang): text for lang, text in title_i18n.items()}
 
     def register(fn: CheckFn) -> CheckFn:
         if id in _REGISTRY and _REGISTRY[id].fn is not fn:
             raise ValueError(f"security check id {id!r} registered twice")
-        meta = CheckMeta(id, title, severity, rationale, remediation, needs)
+        meta = CheckMeta(id, title, severity, rationale, remediation, needs, translations)
         _REGISTRY[id] = Check(meta, fn)
         return fn
 

@@ -8,8 +8,9 @@ import pytest
 
 from opskeeper.checks.security import gather
 from opskeeper.checks.security.model import CheckContext, CheckResult, Severity
-from opskeeper.checks.security.registry import all_checks, get
+from opskeeper.checks.security.registry import all_checks, check, get
 from opskeeper.checks.security.scan import evaluate
+from opskeeper.config.types import Language
 from tests.checks.security.helpers import facts, self_signed_pem, target
 
 NOW = datetime.now(UTC)
@@ -182,3 +183,20 @@ def test_firewall_empty() -> None:
         "net.firewall-empty", facts(firewall={"tool": "nft", "rules": 0, "policies": ["drop"]})
     ).passed
     assert not judge("net.firewall-empty", facts(firewall="neither nft nor iptables-save is installed")).ran
+
+
+def test_every_check_has_a_chinese_and_a_russian_title() -> None:
+    """Customers read check titles in security-finding messages and monthly reports, in their language."""
+    missing = [
+        f"{c.meta.id}: {lang.value}"
+        for c in all_checks()
+        for lang in (Language.ZH_CN, Language.RU)
+        if not c.meta.title_i18n.get(lang, "").strip() or c.meta.title_i18n[lang] == c.meta.title
+    ]
+    assert missing == [], "security checks without a translated title (add title_i18n=...)"
+
+
+def test_a_check_with_an_unknown_translation_language_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown language 'de'"):
+        check("test.bad-language", title="t", title_i18n={"de": "t"}, severity=Severity.LOW,
+              rationale="", remediation="", needs=())  # fmt: skip

@@ -30,6 +30,7 @@ def _allowed(path: str, patterns: list[str]) -> bool:
 @check(
     "files.suid",
     title="SUID/SGID program outside the allow-list",
+    title_i18n={"zh-CN": "存在允许列表之外的 SUID/SGID 程序", "ru": "Программа с SUID/SGID вне списка разрешённых"},
     severity=Severity.HIGH,
     rationale="A set-uid program runs with its owner's rights; an unexpected one is a classic backdoor.",
     remediation="Remove the set-uid/set-gid bit (chmod u-s,g-s FILE) or, if it is intended, allow-list it.",
@@ -47,6 +48,7 @@ def suid_files(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
 @check(
     "files.world-writable",
     title="World-writable file or directory without the sticky bit",
+    title_i18n={"zh-CN": "存在未设置粘滞位的全局可写文件或目录", "ru": "Доступный всем на запись файл или каталог без sticky-бита"},
     severity=Severity.MEDIUM,
     rationale="Anyone on the host can replace or plant content there, e.g. a script root later runs.",
     remediation="chmod o-w the path (or add the sticky bit to a shared directory: chmod +t).",
@@ -66,6 +68,7 @@ def world_writable(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
 @check(
     "files.integrity",
     title="Monitored file changed since the baseline",
+    title_i18n={"zh-CN": "受监控文件自基线以来已被修改", "ru": "Контролируемый файл изменён с момента снятия эталона"},
     severity=Severity.HIGH,
     rationale="Unexplained changes to binaries or configuration are a sign of tampering or drift.",
     remediation="Find out who changed it and why; restore it, or record a new baseline (scan rebaseline).",

@@ -31,6 +31,7 @@ def _password_login(s: dict[str, str]) -> bool:
 @check(
     "ssh.root-login",
     title="SSH permits root login",
+    title_i18n={"zh-CN": "SSH 允许 root 登录", "ru": "SSH разрешает вход под root"},
     severity=Severity.HIGH,
     rationale="Direct root logins bypass per-person accountability and give an attacker the whole host at once.",
     remediation="Set 'PermitRootLogin no' (or 'prohibit-password') in sshd_config and reload sshd.",
@@ -44,6 +45,7 @@ def root_login(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
 @check(
     "ssh.root-password-login",
     title="Root can log in over SSH with a password",
+    title_i18n={"zh-CN": "root 可通过 SSH 使用密码登录", "ru": "Root может войти по SSH с паролем"},
     severity=Severity.CRITICAL,
     rationale="Root reachable by password is open to online guessing from anywhere that reaches port 22.",
     remediation="Set 'PermitRootLogin prohibit-password' or 'no', and 'PasswordAuthentication no'.",
@@ -58,6 +60,7 @@ def root_password_login(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResul
 @check(
     "ssh.password-auth",
     title="SSH accepts password authentication",
+    title_i18n={"zh-CN": "SSH 允许密码认证", "ru": "SSH допускает аутентификацию по паролю"},
     severity=Severity.MEDIUM,
     rationale="Passwords can be guessed or phished; keys cannot be brute-forced over the network.",
     remediation="Set 'PasswordAuthentication no' and 'KbdInteractiveAuthentication no'; use keys.",
@@ -72,6 +75,10 @@ def password_auth(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
 @check(
     "ssh.weak-algorithms",
     title="SSH offers weak ciphers, MACs or key exchanges",
+    title_i18n={
+        "zh-CN": "SSH 提供弱加密算法、MAC 或密钥交换算法",
+        "ru": "SSH предлагает слабые шифры, MAC или алгоритмы обмена ключами",
+    },
     severity=Severity.MEDIUM,
     rationale="CBC ciphers, MD5/SHA-1-96 MACs and SHA-1 key exchanges have known practical weaknesses.",
     remediation="Restrict Ciphers, MACs and KexAlgorithms to modern defaults (remove the listed ones).",
@@ -92,6 +99,7 @@ def weak_algorithms(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
 @check(
     "ssh.x11-forwarding",
     title="SSH allows X11 forwarding",
+    title_i18n={"zh-CN": "SSH 允许 X11 转发", "ru": "SSH разрешает перенаправление X11"},
     severity=Severity.LOW,
     rationale="X11 forwarding exposes the client's display to the server; servers rarely need it.",
     remediation="Set 'X11Forwarding no' in sshd_config.",

@@ -27,6 +27,7 @@ def _judge(obj: str, pem: str, ctx: CheckContext) -> ObjectResult:
 @check(
     "tls.cert-expiry",
     title="TLS certificate expired or expiring soon",
+    title_i18n={"zh-CN": "TLS 证书已过期或即将过期", "ru": "Сертификат TLS истёк или скоро истечёт"},
     severity=Severity.HIGH,
     rationale="An expired certificate breaks clients or trains users to click through warnings.",
     remediation="Renew the certificate (and its automation) and reload the service that uses it.",

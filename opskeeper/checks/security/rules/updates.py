@@ -11,6 +11,7 @@ from opskeeper.checks.security.registry import check
 @check(
     "updates.security",
     title="Security update pending",
+    title_i18n={"zh-CN": "有待安装的安全更新", "ru": "Не установлены обновления безопасности"},
     severity=Severity.HIGH,
     rationale="Published security fixes are what attackers scan for first.",
     remediation="Apply the update in the next maintenance window (apt-get upgrade / dnf upgrade --security).",
