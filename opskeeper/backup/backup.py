@@ -21,7 +21,8 @@ from opskeeper.backup.chunker import Chunker
 from opskeeper.backup.errors import SourceError
 from opskeeper.backup.format import BlobType
 from opskeeper.backup.locks import RepoLock
-from opskeeper.backup.readers import FileDigest, WorkerPool, digest_file, start_worker_pool
+from opskeeper.backup.procpool import ProcessPool
+from opskeeper.backup.readers import FileDigest, digest_file, start_worker_pool
 from opskeeper.backup.repo import Repository, new_id
 from opskeeper.backup.sources import Source, SourceItem
 from opskeeper.backup.tree import (
@@ -107,7 +108,7 @@ class _Readers:
     def __init__(self, repo: Repository, c: _Counters, entries: list[Entry]) -> None:
         self.repo, self.c, self.entries = repo, c, entries
         self.threads = ThreadPoolExecutor(_READERS, thread_name_prefix="backup-read")
-        self.procs: WorkerPool | None = None
+        self.procs: ProcessPool | None = None
         self.procs_tried = False
         self.local = threading.local()
         self.window: deque[tuple[list[SourceItem], Future[list[FileDigest | None]]]] = deque()
@@ -135,7 +136,7 @@ class _Readers:
 
         return [digest_file(i.source_path, repo.keys, chunker, encode, repo.has_blob) for i in items]
 
-    def _pool(self) -> WorkerPool | None:
+    def _pool(self) -> ProcessPool | None:
         if not self.procs_tried and self.sent_bytes >= _PROCESSES_AFTER:
             self.procs_tried = True
             self.procs = start_worker_pool(self.repo.keys, self.repo.config, frozenset(self.repo.index), _PROCESSES)

@@ -79,6 +79,10 @@ class MasterKeys:
     def generate(cls) -> MasterKeys:
         return cls(secrets.token_bytes(32), secrets.token_bytes(32), secrets.randbits(63) | 1)
 
+    def __reduce__(self) -> tuple[type[MasterKeys], tuple[bytes, bytes, int]]:
+        """Pickled (to a worker process of ours) without the cipher object cached on first use."""
+        return MasterKeys, (self.enc_key, self.id_key, self.chunker_seed)
+
     @functools.cached_property
     def _aead(self) -> AESGCM:
         """One cipher object per repository (the key schedule once, not per blob); safe across threads."""

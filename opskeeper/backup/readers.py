@@ -4,32 +4,22 @@ A backup's writer (the caller of ``backup``) only decides what is new and append
 sealed blobs to packs. The heavy part (read, SHA-256, chunk ids, zstd, AES-GCM)
 runs here: first on threads, and once a backup has a lot to read, on worker
 processes as well, because much of that work holds the GIL per small file.
-Workers get the keys through their initializer (a pipe to our own child) and
-return only ids and sealed envelopes, never plaintext.
+Workers (``procpool``) get the keys in their setup message (a pipe to our own child)
+and return only ids and sealed envelopes, never plaintext.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import itertools
-import os
-import pickle
-import queue
-import struct
-import subprocess
-import sys
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import IO, Any
 
 from opskeeper.backup.chunker import Chunker
 from opskeeper.backup.crypto import MasterKeys
 from opskeeper.backup.errors import SourceError
 from opskeeper.backup.format import BlobType, RepoConfig
 from opskeeper.backup.pack import BlobCodec
+from opskeeper.backup.procpool import ProcessPool, serve, start_pool
 
 Encode = Callable[[bytes, bytes | memoryview], bytes]
 
@@ -66,125 +56,34 @@ def digest_file(path: str, keys: MasterKeys, chunker: Chunker, encode: Encode,
 
 
 # -- worker processes -------------------------------------------------------------------------------
-# Plain subprocesses speaking length-prefixed pickle over their stdin/stdout, not multiprocessing:
-# spawn re-runs the caller's main script in each child and fork is unsafe in a threaded process.
-_LEN = struct.Struct("<Q")
 _KNOWN_MAX = 2_000_000  # beyond this, workers seal everything and the writer drops duplicates
 
 
-def _send(f: IO[bytes], obj: object) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    f.write(_LEN.pack(len(data)) + data)
-    f.flush()
-
-
-def _recv(f: IO[bytes]) -> Any:
-    head = f.read(_LEN.size)
-    if len(head) < _LEN.size:
-        raise EOFError("reader process pipe closed")
-    n = _LEN.unpack(head)[0]
-    data = f.read(n)
-    if len(data) < n:
-        raise EOFError("reader process pipe closed mid-message")
-    return pickle.loads(data)
-
-
-class WorkerPool:
-    """Reader processes (``python -m opskeeper.backup.readers``); ``submit`` returns a Future per batch."""
-
-    def __init__(self, keys: MasterKeys, config: RepoConfig, known: frozenset[bytes], workers: int) -> None:
-        if len(known) > _KNOWN_MAX:
-            known = frozenset()
-        self._queues: list[queue.Queue[tuple[list[str], Future[list[FileDigest | None]]] | None]] = []
-        self._procs: list[subprocess.Popen[bytes]] = []
-        self._threads: list[threading.Thread] = []
-        for _ in range(workers):
-            proc = subprocess.Popen([sys.executable, "-m", "opskeeper.backup.readers"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            assert proc.stdin is not None
-            _send(proc.stdin, (keys, config, known))
-            q: queue.Queue[tuple[list[str], Future[list[FileDigest | None]]] | None] = queue.Queue()
-            t = threading.Thread(target=self._serve, args=(proc, q), name="backup-reader-pipe", daemon=True)
-            t.start()
-            self._procs.append(proc)
-            self._queues.append(q)
-            self._threads.append(t)
-        self._next = itertools.cycle(range(workers))
-
-    def submit(self, paths: list[str]) -> Future[list[FileDigest | None]]:
-        fut: Future[list[FileDigest | None]] = Future()
-        self._queues[next(self._next)].put((paths, fut))
-        return fut
-
-    @staticmethod
-    def _serve(proc: subprocess.Popen[bytes],
-               q: queue.Queue[tuple[list[str], Future[list[FileDigest | None]]] | None]) -> None:
-        assert proc.stdin is not None and proc.stdout is not None
-        while (item := q.get()) is not None:
-            paths, fut = item
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                _send(proc.stdin, paths)
-                result = _recv(proc.stdout)
-            except Exception as e:  # a broken pipe or a bad message: never leave the Future pending
-                fut.set_exception(SourceError(f"backup reader process {proc.pid} failed: {e}"))
-                continue
-            if isinstance(result, BaseException):
-                fut.set_exception(result)
-            else:
-                fut.set_result(result)
-
-    def shutdown(self) -> None:
-        for q in self._queues:
-            q.put(None)
-        for t in self._threads:
-            t.join(timeout=30)
-        for proc in self._procs:
-            if proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 def start_worker_pool(keys: MasterKeys, config: RepoConfig, known: frozenset[bytes],
-                      workers: int) -> WorkerPool | None:
-    """None where processes cannot be started (the caller keeps using threads)."""
-    try:
-        return WorkerPool(keys, config, known, workers)
-    except OSError:
-        return None
+                      workers: int) -> ProcessPool | None:
+    """Reader processes; each batch (a list of paths) comes back as a list of ``FileDigest | None``."""
+    if len(known) > _KNOWN_MAX:
+        known = frozenset()
+    return start_pool("opskeeper.backup.readers", (keys, config, known), workers,
+                      lambda msg: SourceError(f"backup reader: {msg}"))
 
 
-def _worker_main() -> None:
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # anything printed by accident must not corrupt the protocol
-    inp = sys.stdin.buffer
-    keys, config, known = _recv(inp)
+def _setup(msg: tuple[MasterKeys, RepoConfig, frozenset[bytes]]) -> Callable[[list[str]], object]:
+    keys, config, known = msg
     codec = BlobCodec(keys, config.compression, config.zstd_level)
     chunker = Chunker(config.chunker, keys.chunker_seed)
 
     def encode(bid: bytes, data: bytes | memoryview) -> bytes:
         return codec.encode(BlobType.DATA, bid, data)
 
-    while True:
-        try:
-            paths = _recv(inp)
-        except EOFError:
-            return  # the writer closed the pipe (or died)
-        try:
-            result: object = [digest_file(p, keys, chunker, encode, known.__contains__) for p in paths]
-        except SourceError as e:
-            result = e
-        _send(out, result)
+    def handle(paths: list[str]) -> object:
+        return [digest_file(p, keys, chunker, encode, known.__contains__) for p in paths]
+
+    return handle
 
 
 if __name__ == "__main__":
     # Run the module's own copy (not __main__'s), so results pickle as opskeeper.backup.readers types.
     from opskeeper.backup import readers as _readers
 
-    _readers._worker_main()
+    serve(_readers._setup, (SourceError,))

@@ -9,7 +9,6 @@ does the same with a staging directory on the host (``restore_host``).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
@@ -24,9 +23,11 @@ from typing import TYPE_CHECKING
 
 from opskeeper.backup.errors import IntegrityError, RestoreFailed
 from opskeeper.backup.locks import RepoLock
+from opskeeper.backup.procpool import ProcessPool, start_pool
 from opskeeper.backup.repo import Repository
 from opskeeper.backup.restore_host import HostStaging, StagingFailed, common_base, sum_line
 from opskeeper.backup.tree import Entry, EntryKind
+from opskeeper.backup.writers import BlobAt, FileJob, write_verified
 from opskeeper.errors import OpskeeperError
 
 if TYPE_CHECKING:  # the executor seam loads the estate models; a plain restore does not need them
@@ -34,6 +35,10 @@ if TYPE_CHECKING:  # the executor seam loads the estate models; a plain restore 
 
 INCOMPLETE_MARKER = ".opskeeper-restore-INCOMPLETE"
 _WRITERS = 6
+_PROCESSES = 2
+_PROCESSES_AFTER = 32 * 1024 * 1024  # below this, starting writer processes costs more than it saves
+_FILE_COST = 64 * 1024  # creating a file costs about as much as writing this many bytes
+_DIR_PIECE = 2000  # files of one directory given to one writer process at a time
 _BATCH_FILES = 16
 _BATCH_BYTES = 4 * 1024 * 1024
 
@@ -69,43 +74,31 @@ def _file_chunks(repo: Repository, e: Entry) -> Iterator[bytes]:
         yield repo.read_blob(bytes.fromhex(c))
 
 
-def _restore_file(repo: Repository, e: Entry, dest: str, umask: int) -> int:
-    """Write one file under a temporary name, check its SHA-256, then rename it over ``dest``.
-
-    A failure removes only the partial temporary file: a file already at ``dest`` is never lost,
-    and a symlink at ``dest`` is replaced, not followed out of the restore target.
-    """
-    sha = hashlib.sha256()
-    size = 0
-    part = dest + ".opskeeper-part"
-    try:
-        # The mode goes into open() when the umask keeps it intact: one syscall less per file.
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, e.mode & 0o777)
-        try:
-            for data in _file_chunks(repo, e):
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                sha.update(data)
-                size += len(data)
-            if e.mode & umask or e.mode & ~0o777:
-                os.fchmod(fd, e.mode)
-            if sha.hexdigest() != e.sha256 or size != e.size:
-                raise IntegrityError(f"restored {e.path}: checksum mismatch (expected {e.sha256[:16]})")
-            os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
-        finally:
-            os.close(fd)
-        os.replace(part, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(part)
-        raise
-    return size
-
-
 def _restore_batch(repo: Repository, root: str, batch: list[Entry], umask: int) -> list[tuple[str, int]]:
     """Several files per task: fewer hand-offs between threads (each costs GIL traffic)."""
-    return [(e.path, _restore_file(repo, e, os.path.join(root, e.path), umask)) for e in batch]
+    return [(e.path, write_verified(e, os.path.join(root, e.path), umask, _file_chunks(repo, e))) for e in batch]
+
+
+def _file_job(repo: Repository, root: str, e: Entry) -> FileJob:
+    """What a writer process needs for one file: the entry, its destination, where each blob lies."""
+    blobs = []
+    for c in e.chunks:
+        bid = bytes.fromhex(c)
+        ref = repo.index.get(bid)
+        if ref is None:
+            raise IntegrityError(f"blob {c[:16]} is not in the index (missing data)")
+        path = repo.store.local_path(f"data/{ref.pack}")
+        assert path is not None
+        blobs.append(BlobAt(bid, ref.type, ref.pack, path, ref.offset, ref.length, ref.raw_len))
+    return e, os.path.join(root, e.path), blobs
+
+
+def _writer_pool(repo: Repository, files: list[Entry], umask: int) -> ProcessPool | None:
+    """Writer processes for a big restore from a local directory store; None: threads do it."""
+    if repo.store.local_path("config") is None or sum(e.size for e in files) < _PROCESSES_AFTER:
+        return None
+    return start_pool("opskeeper.backup.writers", (repo.keys, repo.config, umask), _PROCESSES,
+                      lambda msg: RestoreFailed(f"restore writer: {msg}"))
 
 
 def _mark_incomplete(root: Path, message: str) -> None:
@@ -128,17 +121,64 @@ def _batches(files: list[Entry]) -> Iterator[list[Entry]]:
         yield batch
 
 
+def _by_directory(files: list[Entry], streams: int) -> list[list[Entry]]:
+    """Split the files into ``streams`` lists of whole directories (pieces of huge ones), balanced by
+    bytes plus a per-file cost: two processes creating files in one directory wait on its lock."""
+    out: list[list[Entry]] = [[] for _ in range(streams)]
+    cost = [0] * streams
+    run: list[Entry] = []
+
+    def place() -> None:
+        i = cost.index(min(cost))
+        out[i] += run
+        cost[i] += sum(e.size for e in run) + _FILE_COST * len(run)
+
+    for e in files:
+        if run and (os.path.dirname(e.path) != os.path.dirname(run[0].path) or len(run) >= _DIR_PIECE):
+            place()
+            run = []
+        run.append(e)
+    if run:
+        place()
+    return out
+
+
+def _interleaved(files: list[Entry], streams: int) -> Iterator[tuple[int, list[Entry]]]:
+    """(stream, batch) pairs taking turns between the streams, so every worker has work queued."""
+    gens = [_batches(s) for s in _by_directory(files, streams)]
+    live = list(range(streams))
+    while live:
+        for i in list(live):
+            batch = next(gens[i], None)
+            if batch is None:
+                live.remove(i)
+            else:
+                yield i, batch
+
+
 def _restore_files(repo: Repository, root: Path, files: list[Entry]) -> tuple[int, int]:
-    """Files in parallel: creating many small files is latency-bound (open/close release the GIL)."""
+    """Files in parallel: creating many small files is latency-bound (open/close release the GIL).
+
+    A big restore from a local directory store runs in writer processes, each given whole directories.
+    """
     done = nbytes = 0
     umask = os.umask(0o022)
     os.umask(umask)
     window: deque[tuple[list[Entry], Future[list[tuple[str, int]]]]] = deque()
+    repo.ensure_index()
+    procs = _writer_pool(repo, files, umask)
     with ThreadPoolExecutor(_WRITERS, thread_name_prefix="restore") as pool:
+        def submit(worker: int, batch: list[Entry]) -> Future[list[tuple[str, int]]]:
+            if procs is None:
+                return pool.submit(_restore_batch, repo, str(root), batch, umask)
+            return procs.submit([_file_job(repo, str(root), e) for e in batch], worker)
+
+        ahead = _WRITERS * 2 if procs is None else procs.workers * 3
+        work = _interleaved(files, procs.workers) if procs is not None else ((0, b) for b in _batches(files))
         try:
-            for batch in _batches(files):
-                window.append((batch, pool.submit(_restore_batch, repo, str(root), batch, umask)))
-                while len(window) > _WRITERS * 2 or (window and window[0][1].done()):
+            for worker, batch in work:
+                window.append((batch, submit(worker, batch)))
+                while len(window) > ahead or (window and window[0][1].done()):
                     results = window.popleft()[1].result()
                     nbytes += sum(n for _, n in results)
                     done += len(results)
@@ -151,6 +191,9 @@ def _restore_files(repo: Repository, root: Path, files: list[Entry]) -> tuple[in
                 fut.cancel()
             wait([f for _, f in window])
             raise _Stopped(done, window[0][0][0].path if window else "") from err
+        finally:
+            if procs is not None:
+                procs.shutdown()
     return done, nbytes
 
 

@@ -128,8 +128,18 @@ def test_kill_9_mid_upload_to_s3(s3_store_factory: S3Factory, big_data: Path, tm
     assert_same_tree(big_data, restored_root(tmp_path / "out", big_data))
 
 
+@pytest.fixture(params=["threads", "processes"])
+def restore_writers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a local restore on writer threads, or (as a big one does) in writer processes."""
+    import opskeeper.backup.restore as restore_module  # noqa: PLC0415
+
+    if request.param == "processes":
+        monkeypatch.setattr(restore_module, "_PROCESSES_AFTER", 0)
+    return str(request.param)
+
+
 def test_corrupted_byte_in_a_pack_is_named_and_other_snapshots_restore(
-    dir_repo: Repository, tmp_path: Path
+    dir_repo: Repository, tmp_path: Path, restore_writers: str
 ) -> None:
     a = make_tree(tmp_path / "a", files=10, big=1, seed=11)
     b = make_tree(tmp_path / "b", files=10, big=1, seed=12)
@@ -137,6 +147,7 @@ def test_corrupted_byte_in_a_pack_is_named_and_other_snapshots_restore(
     packs_a = {o.name for o in dir_repo.store.list("data/")}
     snap_b = backup(dir_repo, DirSource([b]))
     victim = sorted(packs_a)[0]
+    assert isinstance(dir_repo.store, DirStore)
     path = dir_repo.store._path(victim)
     raw = bytearray(path.read_bytes())
     raw[200] ^= 0x01
@@ -173,7 +184,8 @@ def tiny_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
     subprocess.run(["umount", str(mnt)], check=False)
 
 
-def test_disk_full_during_restore(dir_repo: Repository, big_data: Path, tiny_disk: Path, tmp_path: Path) -> None:
+def test_disk_full_during_restore(dir_repo: Repository, big_data: Path, tiny_disk: Path, tmp_path: Path,
+                                  restore_writers: str) -> None:
     snap = backup(dir_repo, DirSource([big_data]))
     with pytest.raises(RestoreFailed, match="disk full"):
         restore(dir_repo, snap.id, tiny_disk / "out")

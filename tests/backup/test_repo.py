@@ -16,6 +16,7 @@ from opskeeper.backup.repo import Repository
 from opskeeper.backup.restore import restore
 from opskeeper.backup.sources import DirSource
 from opskeeper.backup.store.dir import DirStore
+from opskeeper.backup.tree import EntryKind
 from tests.backup.conftest import PASSPHRASE, assert_same_tree, restored_root
 
 
@@ -141,6 +142,30 @@ def test_worker_processes_produce_the_same_repository_content(
     (data_dir / "f000.txt").write_bytes(b"changed")
     second = backup(dir_repo, DirSource([data_dir]))
     assert second.stats.new_blobs == 1  # ids from the workers match ids computed here
+
+
+def test_writer_processes_restore_whole_directories_over_existing_files(
+    dir_repo: Repository, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big local restores write files in processes, each given whole directories; same result."""
+    import opskeeper.backup.restore as restore_module  # noqa: PLC0415
+
+    monkeypatch.setattr(restore_module, "_PROCESSES_AFTER", 0)
+    monkeypatch.setattr(restore_module, "_BATCH_FILES", 2)
+    snap = backup(dir_repo, DirSource([data_dir]))
+    out = tmp_path / "out"
+    assert restore(dir_repo, snap.id, out).files == 33
+    root = restored_root(out, data_dir)
+    assert_same_tree(data_dir, root)
+    (root / "f000.txt").write_bytes(b"stale")
+    os.chmod(root / "f003.txt", 0o400)
+    assert restore(dir_repo, snap.id, out).files == 33  # a re-run replaces what is there
+    assert_same_tree(data_dir, root)
+    assert not list(out.rglob("*.opskeeper-part"))
+    files = [e for e in restore_module.snapshot_entries(dir_repo, snap.id) if e.kind is EntryKind.FILE]
+    streams = restore_module._by_directory(files, 2)
+    dirs = [{os.path.dirname(e.path) for e in s} for s in streams]
+    assert all(dirs) and not dirs[0] & dirs[1]  # no directory is shared between the two writers
 
 
 def test_pure_python_chunker_fallback(dir_repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,6 +32,9 @@ class DirStore(BackupStore):
                 return self.root / prefix / oid[:2] / oid
         return self.root / name
 
+    def local_path(self, name: str) -> str | None:
+        return str(self._path(name))
+
     def _write_tmp(self, path: Path, data: bytes) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f"{_TMP_PREFIX}{secrets.token_hex(8)}"

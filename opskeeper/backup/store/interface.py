@@ -79,6 +79,11 @@ class BackupStore(abc.ABC):
     def exists(self, name: str) -> bool:
         """True when the object exists."""
 
+    def local_path(self, name: str) -> str | None:
+        """The object's file when the store is a local directory (other processes may read it
+        there); None for any other store (default)."""
+        return None
+
     def retained_until(self, name: str) -> datetime | None:
         """When the object's retention ends, or None when it has none (default: no retention)."""
         return None
