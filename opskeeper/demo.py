@@ -94,7 +94,7 @@ STEPS: list[tuple[str, ...]] = [
     ("schedule", "show", "--days", "45"),
     ("maintenance", "run", "monthly", "--force-window"),
     ("runs", "list"),
-    ("scan", "findings", "--status", "new"),
+    ("scan", "findings", "--status", "new", "--by-check"),
     ("scan", "score"),
     ("backup", "run"),
     ("backup", "list"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import typer
 
@@ -94,6 +95,9 @@ def findings_cmd(
         help="new | open (every unresolved) | resolved | overdue | accepted | all",
     ),
     customer: str | None = typer.Option(None, "--customer"),
+    by_check: bool = typer.Option(
+        False, "--by-check", help="One line per host and check: how many objects, the earliest deadline."
+    ),
     as_json: bool = common.JsonOption,
 ) -> None:
     """List findings with their deadlines (open = unresolved, new or persisting)."""
@@ -103,6 +107,18 @@ def findings_cmd(
         now = datetime.now(UTC)
         with ledger.session() as s:
             rows = [f.as_dict(now) for f in list_findings(s, now, status, customer)]
+        if by_check:
+            groups = _by_check(rows)
+            if as_json:
+                common.print_json(groups)
+                return
+            common.table(
+                f"findings: {status}, by host and check ({len(rows)} in {len(groups)} groups)",
+                ["severity", "host", "check", "objects", "first due", "overdue"],
+                [[g["severity"], g["host"], g["check"], g["count"], f"{g['due_by']:%Y-%m-%d}",
+                  g["overdue"] or ""] for g in groups],  # type: ignore[str-format]
+            )  # fmt: skip
+            return
         if as_json:
             common.print_json(rows)
             return
@@ -114,6 +130,23 @@ def findings_cmd(
         )  # fmt: skip
 
     common.run_guarded(body)
+
+
+def _by_check(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Findings folded per host and check, worst severity and earliest deadline first."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        g = groups.setdefault((r["host"], r["check"]), {
+            "customer": r["customer"], "host": r["host"], "check": r["check"], "title": r["title"],
+            "severity": r["severity"], "count": 0, "due_by": r["due_by"], "overdue": 0, "objects": [],
+        })  # fmt: skip
+        g["count"] += 1
+        g["objects"].append(r["object"])
+        g["due_by"] = min(g["due_by"], r["due_by"])
+        g["overdue"] += bool(r["overdue"])
+        if Severity(r["severity"]).rank < Severity(g["severity"]).rank:  # rank 0 is critical
+            g["severity"] = r["severity"]
+    return sorted(groups.values(), key=lambda g: (Severity(g["severity"]).rank, g["due_by"], g["host"], g["check"]))
 
 
 def _flags(r: dict[str, object]) -> str:

@@ -21,6 +21,15 @@ from opskeeper.ledger.findings import Finding
 from tests.checks.security.helpers import self_signed_pem
 
 
+@pytest.fixture(autouse=True)
+def _no_suid_left_behind(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """pytest keeps the last temp dirs: a planted SUID file must not outlive its test (later scans find it)."""
+    yield
+    stray = tmp_path / "bin" / "stray"
+    if stray.exists():
+        stray.chmod(0o755)
+
+
 def local_estate(tmp_path: Path) -> Path:
     """One customer, one local host; policy paths point at planted problems under tmp_path."""
     (tmp_path / "bin").mkdir()
@@ -91,6 +100,12 @@ def test_cli_run_findings_accept_score(tmp_path: Path, monkeypatch: pytest.Monke
     rows = json.loads(res.stdout)
     suid = next(r for r in rows if r["check"] == "files.suid")
     assert suid["status"] == "new" and suid["severity"] == "high"
+    groups = json.loads(cli.invoke(root, ["scan", "findings", "--by-check", "--json"]).stdout)
+    assert sum(g["count"] for g in groups) == len(rows)  # every finding in exactly one group
+    assert {(g["host"], g["check"]) for g in groups} == {(r["host"], r["check"]) for r in rows}
+    assert groups[0]["severity"] == "high"  # worst first
+    table = cli.invoke(root, ["scan", "findings", "--by-check"]).stdout
+    assert f"({len(rows)} in {len(groups)} groups)" in table and "files.suid" in table
     res = cli.invoke(
         root, ["scan", "accept", str(suid["id"]), "--until", "2099-01-31", "--reason", "vendor agent"]
     )
