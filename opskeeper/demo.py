@@ -114,6 +114,8 @@ def main() -> None:
     os.environ.setdefault("OPSKEEPER_HOME", str(home))
     # The demo's backup passphrase: a reference (env var) in the estate, set here for the demo only.
     os.environ.setdefault(DEMO_PASSPHRASE_ENV, "demo passphrase - set your own in production")
+    if not sys.stdout.isatty():  # a log or CI: tables as wide as a terminal, not cut at 80 columns
+        os.environ.setdefault("COLUMNS", "150")
     make_example_data(home)
     server = start_example_service()
     try:
