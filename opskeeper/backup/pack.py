@@ -75,25 +75,29 @@ class BlobCodec:
 
 
 class PackBuilder:
-    """Accumulates sealed blobs; ``finish`` returns (pack id, bytes, entries)."""
+    """Accumulates sealed blobs; ``finish`` returns (pack id, bytes). The envelopes are kept as given
+    (no copy) and joined once, at the end."""
 
     def __init__(self) -> None:
-        self.buf = bytearray(PACK_HEADER)
+        self.parts: list[bytes | memoryview] = [PACK_HEADER]
+        self.size = len(PACK_HEADER)
         self.entries: list[tuple[bytes, BlobType, int, int, int]] = []
 
     def __len__(self) -> int:
-        return len(self.buf)
+        return self.size
 
-    def add(self, btype: BlobType, blob_id: bytes, envelope: bytes, raw_len: int) -> None:
-        self.entries.append((blob_id, btype, len(self.buf), len(envelope), raw_len))
-        self.buf += envelope
+    def add(self, btype: BlobType, blob_id: bytes, envelope: bytes | memoryview, raw_len: int) -> None:
+        n = len(envelope)
+        self.entries.append((blob_id, btype, self.size, n, raw_len))
+        self.parts.append(envelope)
+        self.size += n
 
     def finish(self, keys: MasterKeys) -> tuple[str, bytes]:
         """Close the pack with its sealed binary trailer (offsets follow from the lengths, in order)."""
         table = b"".join(_TRAILER_ENTRY.pack(bid, bt.value.encode(), ln, raw) for bid, bt, _, ln, raw in self.entries)
         trailer = keys.seal(table, b"pack-trailer")
-        self.buf += trailer + struct.pack("<I", len(trailer))
-        data = bytes(self.buf)
+        data = b"".join([*self.parts, trailer, struct.pack("<I", len(trailer))])
+        self.parts = []
         return hashlib.sha256(data).hexdigest(), data
 
 

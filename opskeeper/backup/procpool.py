@@ -25,24 +25,43 @@ from typing import IO, Any
 
 from opskeeper.backup.errors import BackupError
 
+_HEAD = struct.Struct("<QQ")  # pickle length, number of out-of-band buffers
 _LEN = struct.Struct("<Q")
 
 
 def send_msg(f: IO[bytes], obj: object) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    f.write(_LEN.pack(len(data)) + data)
+    """Pickle ``obj``; ``pickle.PickleBuffer``s in it (big byte strings) travel after the pickle as they
+    are, not copied into it, and come out as read-only memoryviews of one buffer (``recv_msg``)."""
+    out_of_band: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(obj, protocol=5, buffer_callback=out_of_band.append)
+    raws = [b.raw() for b in out_of_band]
+    f.write(_HEAD.pack(len(data), len(raws)) + b"".join(_LEN.pack(r.nbytes) for r in raws))
+    f.write(data)
+    for r in raws:
+        f.write(r)
     f.flush()
 
 
-def recv_msg(f: IO[bytes]) -> Any:
-    head = f.read(_LEN.size)
-    if len(head) < _LEN.size:
-        raise EOFError("worker process pipe closed")
-    n = _LEN.unpack(head)[0]
+def _read_exactly(f: IO[bytes], n: int) -> bytes:
     data = f.read(n)
     if len(data) < n:
+        raise EOFError("worker process pipe closed" + (" mid-message" if data else ""))
+    return data
+
+
+def recv_msg(f: IO[bytes]) -> Any:
+    n, nbufs = _HEAD.unpack(_read_exactly(f, _HEAD.size))
+    lens = [_LEN.unpack_from(head, i * _LEN.size)[0] for head in [_read_exactly(f, nbufs * _LEN.size)]
+            for i in range(nbufs)]
+    data = _read_exactly(f, n)
+    whole = bytearray(sum(lens))
+    if whole and f.readinto(whole) != len(whole):  # type: ignore[attr-defined]
         raise EOFError("worker process pipe closed mid-message")
-    return pickle.loads(data)
+    view, views, pos = memoryview(whole).toreadonly(), [], 0
+    for ln in lens:
+        views.append(view[pos:pos + ln])
+        pos += ln
+    return pickle.loads(data, buffers=views)
 
 
 _Job = tuple[object, "Future[Any]"]

@@ -11,6 +11,7 @@ and return only ids and sealed envelopes, never plaintext.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,12 +27,14 @@ Encode = Callable[[bytes, bytes | memoryview], bytes]
 
 @dataclass(frozen=True)
 class FileDigest:
-    """A file read and sealed: its SHA-256, size, and per chunk: id, envelope (None: already stored), length."""
+    """A file read and sealed: its SHA-256, size, and per chunk: id, envelope (None: already stored), length.
+
+    From a worker process, the envelopes are read-only memoryviews of the batch's buffer."""
 
     sha256: str
     size: int
     ids: list[bytes]
-    envelopes: list[bytes | None]
+    envelopes: list[bytes | memoryview | None]
     raw_lens: list[int]
 
 
@@ -51,7 +54,8 @@ def digest_file(path: str, keys: MasterKeys, chunker: Chunker, encode: Encode,
     whole = digests[0].hex() if len(chunks) == 1 else hashlib.sha256(data).hexdigest()
     ids = [keys.blob_id_of_digest(d) for d in digests]
     # A race with an identical chunk in flight only costs a discarded envelope.
-    envelopes = [None if is_known(b) else encode(b, c) for b, c in zip(ids, chunks, strict=True)]
+    envelopes: list[bytes | memoryview | None] = [None if is_known(b) else encode(b, c)
+                                                  for b, c in zip(ids, chunks, strict=True)]
     return FileDigest(whole, len(data), ids, envelopes, [len(c) for c in chunks])
 
 
@@ -77,7 +81,11 @@ def _setup(msg: tuple[MasterKeys, RepoConfig, frozenset[bytes]]) -> Callable[[li
         return codec.encode(BlobType.DATA, bid, data)
 
     def handle(paths: list[str]) -> object:
-        return [digest_file(p, keys, chunker, encode, known.__contains__) for p in paths]
+        out = [digest_file(p, keys, chunker, encode, known.__contains__) for p in paths]
+        for fd in out:  # sealed blobs go over the pipe as they are, not copied into the pickle
+            if fd is not None:
+                fd.envelopes[:] = [None if e is None else pickle.PickleBuffer(e) for e in fd.envelopes]  # type: ignore[misc]
+        return out
 
     return handle
 

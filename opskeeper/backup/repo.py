@@ -161,7 +161,7 @@ class Repository:
             self._take_encoded()
         return True
 
-    def add_sealed(self, btype: BlobType, blob_id: bytes, envelope: bytes | None, raw_len: int) -> bool:
+    def add_sealed(self, btype: BlobType, blob_id: bytes, envelope: bytes | memoryview | None, raw_len: int) -> bool:
         """Append a blob sealed elsewhere (``encode``); ``None`` means it was known when read. True if new."""
         if self.has_blob(blob_id):
             return False
