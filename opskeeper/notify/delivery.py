@@ -130,7 +130,7 @@ def deliver(
         except DeliveryError as e:
             permanent = isinstance(e, PermanentDeliveryError) or attempts >= policy.max_attempts
             last_quick = quick == policy.quick_retries
-            row = _record_failure(ledger, row_id, redact(str(e)), clock(), permanent, last_quick, policy)
+            row = _record_failure(ledger, row_id, attempts, redact(str(e)), clock(), permanent, last_quick, policy)
             if permanent or last_quick:
                 return row
             sleep(policy.quick_backoff.total_seconds() * 2**quick)  # still holding the lease
@@ -139,7 +139,7 @@ def deliver(
             # A channel bug, not a delivery outcome: still record it and back off, and give up after
             # max_attempts so that escalation acts, instead of a row pending silently on every tick.
             error = redact(f"{type(e).__name__}: {e}")
-            _record_failure(ledger, row_id, error, clock(), attempts >= policy.max_attempts, True, policy)
+            _record_failure(ledger, row_id, attempts, error, clock(), attempts >= policy.max_attempts, True, policy)
             raise
         return _record_sent(ledger, row_id, clock())
     raise AssertionError("unreachable")
@@ -189,6 +189,7 @@ def _record_sent(ledger: Ledger, row_id: int, now: datetime) -> Notification:
 def _record_failure(
     ledger: Ledger,
     row_id: int,
+    attempt: int,
     error: str,
     now: datetime,
     permanent: bool,
@@ -197,6 +198,10 @@ def _record_failure(
 ) -> Notification:
     with ledger.session() as s:
         row = s.get_one(Notification, row_id)
+        if row.attempts != attempt or row.status != DeliveryStatus.PENDING:
+            # Our lease ran out mid-send and another run took the row over (or finished it): its
+            # attempt decides; ours must neither fail the row nor release the other run's lease.
+            return row
         row.failure = error[:2000]
         if permanent:
             row.status = DeliveryStatus.FAILED

@@ -26,7 +26,7 @@ from opskeeper.ledger.notify import DeliveryStatus, Notification
 from opskeeper.notify.channels.outbox import OutboxChannel
 from opskeeper.notify.channels.smtp import SmtpChannel
 from opskeeper.notify.channels.webhook import WebhookChannel
-from opskeeper.notify.delivery import LEASE_FLOOR, deliver, lease_length, message_of
+from opskeeper.notify.delivery import LEASE_FLOOR, _claim, _record_failure, deliver, lease_length, message_of
 from opskeeper.notify.records import NotificationRecord
 from tests.ledger.conftest import pg_url  # noqa: F401  (the throwaway PostgreSQL database fixture)
 from tests.notify.conftest import EXAMPLE, GatedMailbox, SmtpServer, estate_file, free_port, use_smtp
@@ -196,6 +196,23 @@ def test_a_dead_runs_lease_expires_then_the_message_goes_again(estate, ledger, n
     assert _row(ledger, row.id).lease_until is None
     ids = [m["Message-ID"] for m in smtp_server.mailbox.messages()]
     assert len(ids) == 2 and len(set(ids)) == 1  # twice on the wire after the crash, under one Message-ID
+
+
+def test_a_late_failure_of_an_expired_holder_leaves_the_new_holder_alone(estate, ledger, smtp_server) -> None:  # type: ignore[no-untyped-def]
+    """A send that outlives its lease: the run that took the row over decides, not the late failure."""
+    proc = subprocess.run([sys.executable, "-c", _CLAIM_AND_DIE, str(EXAMPLE), str(smtp_server.port)],
+                          env=dict(os.environ), cwd=Path.cwd(), capture_output=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 9, proc.stderr.decode()
+    with ledger.session() as s:
+        [row] = s.scalars(select(Notification)).all()
+    expired = row.lease_until + timedelta(seconds=1)
+    taken = _claim(ledger, row.id, expired, expired + LEASE_FLOOR, None)  # another run takes it over
+    assert taken == 2
+    late = _record_failure(ledger, row.id, 1, "timed out", expired, True, True, estate.emergency_plan.delivery)
+    assert (late.status, late.attempts) == (DeliveryStatus.PENDING, 2)
+    after = _row(ledger, row.id)
+    assert after.status == DeliveryStatus.PENDING and after.failure is None
+    assert after.lease_until == expired + LEASE_FLOOR  # the new holder's lease stands
 
 
 def test_quick_retries_renew_the_holders_own_lease(estate, ledger, notifier, webhook) -> None:  # type: ignore[no-untyped-def]
