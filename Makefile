@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Debian packages the tests and benchmarks use: sshd and sudo for the fleet test bed, restic for the backup
-# benchmark, chromium and a CJK font to look at reports, lynis to compare scans.
+# benchmark, chromium and a CJK font to look at reports, lynis to compare scans, nftables for the firewall check.
 system-deps:
 	@missing=""; \
 	command -v sshd >/dev/null || test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
@@ -26,6 +26,7 @@ system-deps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v lynis >/dev/null || missing="$$missing lynis"; \
 	command -v sudo >/dev/null || missing="$$missing sudo"; \
+	command -v nft >/dev/null || test -x /usr/sbin/nft || missing="$$missing nftables"; \
 	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \

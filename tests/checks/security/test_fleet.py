@@ -125,7 +125,9 @@ def test_scan_fix_rescan_on_fleet(fleet_factory: Callable[..., TestBed], tmp_pat
     assert objs(second, h1.name, "incomparable") == h1_open and not objs(second, h1.name, "resolved")
     incomparable = objs(second, h0.name, "incomparable")
     # sshd -T needs root: the sshd findings are neither judged nor resolved
-    assert {c for c, _ in incomparable} >= SSH_CHECKS and all(c.startswith("ssh.") for c, _ in incomparable)
+    # Without sudo only what needs root cannot run: sshd -T and the firewall ruleset.
+    assert {c for c, _ in incomparable} >= SSH_CHECKS
+    assert all(c.startswith("ssh.") or c == "net.firewall-empty" for c, _ in incomparable)
     assert planted - incomparable <= objs(second, h0.name, "persisting")
     assert not objs(second, h0.name, "resolved")
 
@@ -142,3 +144,23 @@ def test_scan_fix_rescan_on_fleet(fleet_factory: Callable[..., TestBed], tmp_pat
     assert rebaseline(estate, ledger, h0.name, by="test") == 1  # the change was explained
     fourth = run_scan(estate, ledger)
     assert objs(fourth, h0.name, "resolved") == {("files.integrity", f"{h0.data_dir}/etc/app.conf")}
+
+
+def test_firewall_ruleset_is_read_per_host(fleet_factory: Callable[..., TestBed], tmp_path: Path) -> None:
+    """Each host is its own network namespace, so its nftables ruleset is its own: empty, then loaded."""
+    bed = fleet_factory(1)
+    [h] = bed.hosts
+    estate = write_estate(bed, tmp_path / "estate.yaml")
+    ledger = Ledger.open()
+    first = run_scan(estate, ledger)
+    assert ("net.firewall-empty", "firewall:ruleset") in objs(first, h.name, "new"), first.diffs[0].skipped_checks
+    # A default-accept table with one rule that admits SSH: a ruleset, so the finding resolves.
+    h.exec("nft add table inet opsk && nft add chain inet opsk input "
+           "'{ type filter hook input priority 0; policy accept; }' && nft add rule inet opsk input tcp dport 22 accept",
+           check=True)  # fmt: skip
+    second = run_scan(estate, ledger)
+    assert ("net.firewall-empty", "firewall:ruleset") in objs(second, h.name, "resolved")
+    with ledger.session() as s:
+        [finding] = [f for f in list_findings(s, datetime.now(UTC), FindingFilter.ALL, None)
+                     if f.check_id == "net.firewall-empty"]  # fmt: skip
+        assert finding.status == "resolved" and finding.detail == "nft: 0 rules"  # what was wrong, kept
