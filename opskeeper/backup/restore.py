@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the executor seam loads the estate models; a plain restore 
 
 INCOMPLETE_MARKER = ".opskeeper-restore-INCOMPLETE"
 _WRITERS = 6
-_PROCESSES = 2
+_PROCESSES = 2  # more writer processes than cores only wait on each other in the file system
 _PROCESSES_AFTER = 32 * 1024 * 1024  # below this, starting writer processes costs more than it saves
 _FILE_COST = 64 * 1024  # creating a file costs about as much as writing this many bytes
 _DIR_PIECE = 2000  # files of one directory given to one writer process at a time
@@ -79,7 +79,7 @@ def _restore_batch(repo: Repository, root: str, batch: list[Entry], umask: int) 
     return [(e.path, write_verified(e, os.path.join(root, e.path), umask, _file_chunks(repo, e))) for e in batch]
 
 
-def _file_job(repo: Repository, root: str, e: Entry) -> FileJob:
+def _file_job(repo: Repository, root: str, e: Entry, pack_files: dict[str, str]) -> FileJob:
     """What a writer process needs for one file: the entry, its destination, where each blob lies."""
     blobs = []
     for c in e.chunks:
@@ -87,8 +87,9 @@ def _file_job(repo: Repository, root: str, e: Entry) -> FileJob:
         ref = repo.index.get(bid)
         if ref is None:
             raise IntegrityError(f"blob {c[:16]} is not in the index (missing data)")
-        path = repo.store.local_path(f"data/{ref.pack}")
-        assert path is not None
+        path = pack_files.get(ref.pack)
+        if path is None:
+            path = pack_files[ref.pack] = str(repo.store.local_path(f"data/{ref.pack}"))
         blobs.append(BlobAt(bid, ref.type, ref.pack, path, ref.offset, ref.length, ref.raw_len))
     return e, os.path.join(root, e.path), blobs
 
@@ -133,10 +134,13 @@ def _by_directory(files: list[Entry], streams: int) -> list[list[Entry]]:
         out[i] += run
         cost[i] += sum(e.size for e in run) + _FILE_COST * len(run)
 
+    run_dir = ""
     for e in files:
-        if run and (os.path.dirname(e.path) != os.path.dirname(run[0].path) or len(run) >= _DIR_PIECE):
+        d = e.path.rpartition("/")[0]
+        if run and (d != run_dir or len(run) >= _DIR_PIECE):
             place()
             run = []
+        run_dir = d
         run.append(e)
     if run:
         place()
@@ -167,11 +171,12 @@ def _restore_files(repo: Repository, root: Path, files: list[Entry]) -> tuple[in
     window: deque[tuple[list[Entry], Future[list[tuple[str, int]]]]] = deque()
     repo.ensure_index()
     procs = _writer_pool(repo, files, umask)
+    pack_files: dict[str, str] = {}
     with ThreadPoolExecutor(_WRITERS, thread_name_prefix="restore") as pool:
         def submit(worker: int, batch: list[Entry]) -> Future[list[tuple[str, int]]]:
             if procs is None:
                 return pool.submit(_restore_batch, repo, str(root), batch, umask)
-            return procs.submit([_file_job(repo, str(root), e) for e in batch], worker)
+            return procs.submit([_file_job(repo, str(root), e, pack_files) for e in batch], worker)
 
         ahead = _WRITERS * 2 if procs is None else procs.workers * 3
         work = _interleaved(files, procs.workers) if procs is not None else ((0, b) for b in _batches(files))
