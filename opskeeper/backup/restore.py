@@ -9,6 +9,7 @@ does the same with a staging directory on the host (``restore_host``).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -195,6 +196,10 @@ def _restore_files(repo: Repository, root: Path, files: list[Entry]) -> tuple[in
             for _, fut in window:
                 fut.cancel()
             wait([f for _, f in window])
+            for batch, _ in window:  # a writer process that died could not remove its partial file
+                for e in batch:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(root, e.path) + ".opskeeper-part")
             raise _Stopped(done, window[0][0][0].path if window else "") from err
         finally:
             if procs is not None:

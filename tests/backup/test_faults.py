@@ -257,3 +257,49 @@ def test_wrong_passphrase_subprocess_exit_code(dir_store: DirStore, data_dir: Pa
     assert_same_tree(data_dir, restored_root(tmp_path / "out", data_dir))
 
 
+
+
+def _writer_children() -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        try:
+            if (d.name.isdigit() and b"opskeeper.backup.writers" in (d / "cmdline").read_bytes()
+                    and int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == os.getpid()):
+                out.append(int(d.name))
+        except OSError:
+            continue
+    return out
+
+
+def test_a_killed_writer_process_stops_the_restore_and_a_rerun_finishes(
+    dir_repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading  # noqa: PLC0415
+
+    import opskeeper.backup.restore as restore_module  # noqa: PLC0415
+
+    monkeypatch.setattr(restore_module, "_PROCESSES_AFTER", 0)
+    monkeypatch.setattr(restore_module, "_BATCH_FILES", 1)
+    src = make_tree(tmp_path / "many", files=300, big=1, seed=5)
+    snap = backup(dir_repo, DirSource([src]))
+    killed: list[int] = []
+
+    def kill_first_writer() -> None:
+        deadline = time.monotonic() + 30
+        while not killed and time.monotonic() < deadline:
+            for pid in _writer_children()[:1]:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.001)
+
+    killer = threading.Thread(target=kill_first_writer)
+    killer.start()
+    out = tmp_path / "out"
+    with pytest.raises(RestoreFailed, match="writer"):
+        restore(dir_repo, snap.id, out)
+    killer.join()
+    assert killed
+    assert (out / INCOMPLETE_MARKER).exists() and not list(out.rglob("*.opskeeper-part"))
+    restore(dir_repo, snap.id, out)
+    assert_same_tree(src, restored_root(out, src))
+    assert not (out / INCOMPLETE_MARKER).exists()
