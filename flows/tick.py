@@ -35,6 +35,7 @@ from opskeeper.notify.events import Event
 from opskeeper.notify.notices import announced_fn, send_maintenance_notices
 from opskeeper.notify.service import notify
 from opskeeper.paths import config_path
+from tasks.audit import anchor_audit_head
 
 MAINTENANCE_DEPLOYMENT = "maintenance/maintenance"
 SCAN_DEPLOYMENT = "security-scan/security-scan"
@@ -210,6 +211,7 @@ def tick(config: str | None = None) -> dict[str, object]:
     missed = record_missed(estate, [(c, cad.value, p) for c, cad, p in plan.missed], now)
     # Undelivered messages are retried and unacknowledged ones escalated on every tick.
     escalated = escalation(config=config)
+    log.info("audit anchor: %s", anchor_audit_head(estate, now))  # the head, outside the ledger, when due
     summary = {"started": started, "notices": notices, "missed_recorded": missed, "escalation": escalated}
     log.info("tick: %s", summary)
     return summary

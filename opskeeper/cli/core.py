@@ -1,4 +1,4 @@
-"""Core commands: validate, schema, actions, maintenance, runs, audit."""
+"""Core commands: validate, schema, actions, maintenance, runs (audit: see audit.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 
 import typer
 from rich.markdown import Markdown
-from sqlalchemy import select
 
 from deployments import local_server
 from opskeeper.cli import common
@@ -22,17 +21,14 @@ from opskeeper.config.estate import Estate
 from opskeeper.config.types import Cadence
 from opskeeper.errors import InputError
 from opskeeper.ledger import runs as ledger_runs
-from opskeeper.ledger.audit import AuditEntry
 from opskeeper.paths import home_dir
 from opskeeper.reports.runs import run_markdown
 from opskeeper.runbook import actions
 from opskeeper.runbook.params import describe
-from opskeeper.timefmt import fmt_local
 from opskeeper.validate import validate_all
 
 maintenance_app = typer.Typer(help="Monthly, quarterly and annual maintenance.", no_args_is_help=True)
 runs_app = typer.Typer(help="Runs on record in the ledger.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 
 
 def validate(json_out: bool = JsonOption) -> None:
@@ -210,43 +206,6 @@ def _run_dict(run: Any, steps: bool) -> dict[str, Any]:
             for s in run.steps
         ]  # fmt: skip
     return d
-
-
-@audit_app.command("verify")
-def audit_verify(json_out: bool = JsonOption) -> None:
-    """Walk the audit chain; exit 1 if any entry was edited or deleted."""
-
-    def body() -> int:
-        count, problems = common.open_ledger().verify_audit()
-        if json_out:
-            print_json({"entries": count, "ok": not problems, "problems": problems})
-        elif problems:
-            for p in problems:
-                console.print(f"[red]entry {p.seq}:[/red] {p.problem}")
-            console.print(f"[red]audit chain BROKEN[/red]: {len(problems)} problem(s) in {count} entries")
-        else:
-            console.print(f"[green]audit chain intact[/green]: {count} entries")
-        return 1 if problems else 0
-
-    raise typer.Exit(run_guarded(body))
-
-
-@audit_app.command("list")
-def audit_list(limit: int = typer.Option(30, "--limit"), json_out: bool = JsonOption) -> None:
-    """Recent audit entries."""
-
-    def body() -> None:
-        with common.open_ledger().session() as s:
-            rows = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)).scalars().all()
-        data = [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "subject": e.subject,
-                 "details": e.details, "hash": e.hash} for e in rows]  # fmt: skip
-        if json_out:
-            print_json(data)
-            return
-        table("Audit trail", ["seq", "at", "actor", "action", "subject"],
-              [[d["seq"], fmt_local(e.at, "UTC"), d["actor"], d["action"], d["subject"]] for d, e in zip(data, rows, strict=True)])  # fmt: skip
-
-    run_guarded(body)
 
 
 def serve(

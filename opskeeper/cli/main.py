@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from opskeeper.cli import backup, common, core, drill, report, scan, schedule
+from opskeeper.cli import audit, backup, common, core, drill, report, scan, schedule
 from opskeeper.cli import notify as notify_cli
 
 app = typer.Typer(
@@ -33,7 +33,7 @@ app.command("actions")(core.actions_list)
 app.command("serve")(core.serve)
 app.add_typer(core.maintenance_app, name="maintenance")
 app.add_typer(core.runs_app, name="runs")
-app.add_typer(core.audit_app, name="audit")
+app.add_typer(audit.app, name="audit")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(scan.app, name="scan")
 app.add_typer(notify_cli.app, name="notify")

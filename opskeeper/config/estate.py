@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from opskeeper.config.audit import AuditSettings
 from opskeeper.config.backup import BackupPolicy, BackupTarget, DataSet
 from opskeeper.config.notify import EmergencyPlan
 from opskeeper.config.secrets import SecretRef
@@ -243,6 +244,7 @@ class Estate(Model):
     customers: list[Customer] = Field(min_length=1)
     backup_targets: dict[str, BackupTarget] = Field(default_factory=dict)
     emergency_plan: EmergencyPlan = Field(default_factory=EmergencyPlan)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     runbooks_dir: str = "runbooks"  # relative to the estate file unless absolute
 
     def reference_errors(self) -> list[tuple[tuple[str | int, ...], str]]:
@@ -261,24 +263,24 @@ class Estate(Model):
                 )
             for j, s in enumerate(c.systems):
                 sat = (*at, "systems", j)
-                for k, t in enumerate(s.backup.targets if s.backup else []):
-                    if t not in self.backup_targets:
-                        known = ", ".join(self.backup_targets) or "none"
-                        errors.append(
-                            (
-                                (*sat, "backup", "targets", k),
-                                f"backup target {t!r} is not defined; known: {known}",
-                            )
-                        )
+                errors += self._undefined_targets((*sat, "backup", "targets"), s.backup.targets if s.backup else [])
                 for k, h in enumerate(s.hosts):
                     if h.name in hosts:
                         errors.append(((*sat, "hosts", k, "name"), f"duplicate host name {h.name!r}"))
                     hosts[h.name] = (*sat, "hosts", k)
+        errors += self._undefined_targets(("audit", "anchor_targets"), self.audit.anchor_targets)
         for path in hosts.values():
             h = self.customers[path[1]].systems[path[3]].hosts[path[5]]  # type: ignore[index]
             if h.jump and h.jump not in hosts:
                 errors.append(((*path, "jump"), f"jump host {h.jump!r} is not a host of the estate"))
         return errors
+
+    def _undefined_targets(
+        self, at: tuple[str | int, ...], names: list[str]
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        known = ", ".join(self.backup_targets) or "none"
+        return [((*at, k), f"backup target {t!r} is not defined; known: {known}")
+                for k, t in enumerate(names) if t not in self.backup_targets]  # fmt: skip
 
     def all_hosts(self) -> list[tuple[Customer, System, Host]]:
         return [(c, s, h) for c in self.customers for s in c.systems for h in s.hosts]
