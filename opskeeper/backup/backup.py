@@ -134,7 +134,7 @@ class _Readers:
         def encode(bid: bytes, data: bytes | memoryview) -> bytes:
             return repo.encode(BlobType.DATA, bid, data)
 
-        return [digest_file(i.source_path, repo.keys, chunker, encode, repo.has_blob) for i in items]
+        return [digest_file(i.source_path, i.size, repo.keys, chunker, encode, repo.has_blob) for i in items]
 
     def _pool(self) -> ProcessPool | None:
         if not self.procs_tried and self.sent_bytes >= _PROCESSES_AFTER:
@@ -147,7 +147,7 @@ class _Readers:
             return
         pool = self._pool()
         if pool is not None:
-            fut = pool.submit([i.source_path for i in self.batch])
+            fut = pool.submit([(i.source_path, i.size) for i in self.batch])
         else:
             fut = self.threads.submit(self._thread_batch, self.batch)
         self.window.append((self.batch, fut))

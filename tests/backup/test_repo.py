@@ -189,3 +189,22 @@ def test_pure_python_chunker_fallback(dir_repo: Repository, tmp_path: Path, monk
     snap = backup(repo, DirSource([src]))
     restore(repo, snap.id, tmp_path / "out")
     assert_same_tree(src, restored_root(tmp_path / "out", src))
+
+
+def test_a_file_that_grew_or_shrank_since_the_walk_is_read_whole(dir_repo: Repository, tmp_path: Path) -> None:
+    import hashlib  # noqa: PLC0415
+
+    from opskeeper.backup.chunker import Chunker  # noqa: PLC0415
+    from opskeeper.backup.format import BlobType  # noqa: PLC0415
+    from opskeeper.backup.readers import digest_file  # noqa: PLC0415
+
+    chunker = Chunker(dir_repo.config.chunker, dir_repo.keys.chunker_seed)
+    p = tmp_path / "live.log"
+    for content in (random.Random(3).randbytes(3_000_000), b"short", b""):
+        p.write_bytes(content)
+        for walk_size in (0, 10, len(content), 5_000_000):
+            fd = digest_file(str(p), walk_size, dir_repo.keys, chunker,
+                             lambda b, c: dir_repo.encode(BlobType.DATA, b, c), lambda _: False)
+            assert fd is not None and fd.size == len(content)
+            assert fd.sha256 == hashlib.sha256(content).hexdigest()
+    assert digest_file(str(tmp_path / "gone"), 1, dir_repo.keys, chunker, lambda b, c: b"", lambda _: False) is None
