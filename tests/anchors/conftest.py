@@ -19,6 +19,13 @@ GOOD = Path(__file__).resolve().parent.parent / "data" / "bad" / "good.yaml"
 RUNBOOKS = GOOD.parent / "runbooks" / "ok"
 
 EstateFactory = Callable[..., Path]
+# Resolved secrets join the process-wide redactor: a short one ("test") would mask "pytest" in later tests.
+KEY_ID, SECRET = "ANCHORTESTKEYID0000", "anchor-test-secret-key-0000"
+
+
+def set_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANCHOR_KEY", KEY_ID)
+    monkeypatch.setenv("ANCHOR_SECRET", SECRET)
 
 
 @pytest.fixture
@@ -39,13 +46,12 @@ def make_estate(tmp_path: Path) -> EstateFactory:
 @pytest.fixture
 def s3_bucket(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:  # noqa: F811
     """A new bucket on the moto server (with Object Lock when asked); the keys in $ANCHOR_KEY/$ANCHOR_SECRET."""
-    monkeypatch.setenv("ANCHOR_KEY", "test")
-    monkeypatch.setenv("ANCHOR_SECRET", "test")
+    set_keys(monkeypatch)
 
     def make(*, object_lock: bool = False) -> str:
         bucket = f"anchors-{os.urandom(6).hex()}"
         client = boto3.client("s3", endpoint_url=moto_server.url, region_name="us-east-1",
-                              aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+                              aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)  # fmt: skip
         client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=object_lock)
         return bucket
 

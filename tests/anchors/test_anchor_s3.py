@@ -14,7 +14,7 @@ from opskeeper.backup.store.s3 import S3Settings, S3Store
 from opskeeper.config.backup import S3Target
 from opskeeper.config.loader import load_estate
 from opskeeper.ledger import Ledger
-from tests.anchors.conftest import EstateFactory, MotoServer, fill, rewrite_consistently, s3_target
+from tests.anchors.conftest import EstateFactory, MotoServer, fill, rewrite_consistently, s3_target, set_keys
 
 pytestmark = pytest.mark.s3
 
@@ -49,8 +49,7 @@ def test_object_locked_anchor_is_write_once_and_catches_a_rewrite(
 def test_an_unreadable_anchor_target_fails_the_check(
     make_estate: EstateFactory, moto_server: MotoServer, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ANCHOR_KEY", "test")
-    monkeypatch.setenv("ANCHOR_SECRET", "test")
+    set_keys(monkeypatch)
     estate = load_estate(make_estate({"vault": s3_target(moto_server, "no-such-bucket")},
                                      "audit:\n  anchor_targets: [vault]\n"))  # fmt: skip
     fill(ledger, 1)
