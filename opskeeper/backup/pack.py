@@ -75,8 +75,8 @@ class BlobCodec:
 
 
 class PackBuilder:
-    """Accumulates sealed blobs; ``finish`` returns (pack id, bytes). The envelopes are kept as given
-    (no copy) and joined once, at the end."""
+    """Accumulates sealed blobs; ``finish`` returns (pack id, pieces). The envelopes are kept as given:
+    no copy, the store writes the pieces in order."""
 
     def __init__(self) -> None:
         self.parts: list[bytes | memoryview] = [PACK_HEADER]
@@ -92,13 +92,16 @@ class PackBuilder:
         self.parts.append(envelope)
         self.size += n
 
-    def finish(self, keys: MasterKeys) -> tuple[str, bytes]:
-        """Close the pack with its sealed binary trailer (offsets follow from the lengths, in order)."""
+    def finish(self, keys: MasterKeys) -> tuple[str, list[bytes | memoryview]]:
+        """Close the pack with its sealed binary trailer (offsets follow from the lengths, in order).
+        Returns its id and its bytes as the pieces to write one after the other (never joined)."""
         table = b"".join(_TRAILER_ENTRY.pack(bid, bt.value.encode(), ln, raw) for bid, bt, _, ln, raw in self.entries)
         trailer = keys.seal(table, b"pack-trailer")
-        data = b"".join([*self.parts, trailer, struct.pack("<I", len(trailer))])
-        self.parts = []
-        return hashlib.sha256(data).hexdigest(), data
+        parts, self.parts = [*self.parts, trailer, struct.pack("<I", len(trailer))], []
+        sha = hashlib.sha256()
+        for part in parts:
+            sha.update(part)
+        return sha.hexdigest(), parts
 
 
 def check_pack_bytes(pack_id: str, data: bytes) -> None:

@@ -215,9 +215,11 @@ class Repository:
             if self._upload_error is not None:
                 continue  # drain: the writer will raise
             try:
-                pid, data = item.finish(self.keys)
+                pid, parts = item.finish(self.keys)
+                size = sum(len(p) for p in parts)
                 refs = [(bid, BlobRef(pid, bt, off, ln, raw)) for bid, bt, off, ln, raw in item.entries]
-                self.store.put(f"data/{pid}", data)
+                self.store.put_parts(f"data/{pid}", parts)
+                del parts  # the envelopes (and the worker buffers they point into) go now
                 iid = new_id()
                 self._put_sealed(f"index/{iid}", encode_index({pid: refs}))
                 for bid, ref in refs:
@@ -225,7 +227,7 @@ class Repository:
                     self._pending.pop(bid, None)
                 self.index_objects[iid] = {pid}
                 self.stats_new_packs += 1
-                self.stats_new_pack_bytes += len(data)
+                self.stats_new_pack_bytes += size
             except BaseException as e:  # surfaced to the writer thread
                 self._upload_error = e
 

@@ -37,15 +37,15 @@ def main() -> int:
     ap.add_argument("--slow", type=float, default=0.0)
     args = ap.parse_args()
     store = open_store(args.store)
-    put = store.put
+    put_parts = store.put_parts  # packs are written with put_parts
 
-    def traced_put(name: str, data: bytes, *, retain: bool = True) -> None:
-        put(name, data, retain=retain)
+    def traced_put_parts(name: str, parts: list[bytes], *, retain: bool = True) -> None:
+        put_parts(name, parts, retain=retain)
         if name.startswith("data/"):
             print(f"PUT {name}", flush=True)
             time.sleep(args.slow)
 
-    store.put = traced_put  # type: ignore[method-assign]
+    store.put_parts = traced_put_parts  # type: ignore[method-assign,assignment]
     try:
         repo = Repository.open(store, PASSPHRASE)
         snap = backup(repo, DirSource([args.source]))

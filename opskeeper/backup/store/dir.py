@@ -6,14 +6,30 @@ import errno
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from opskeeper.backup.store.interface import BackupStore, ObjectExists, ObjectInfo, ObjectNotFound, StoreError
 
 _TMP_PREFIX = ".tmp-"
-_SHARDED = ("data/",)  # thousands of packs: one level of two-hex-digit subdirectories
+_SHARDED = ("data/",)
+_IOV_MAX = 1024  # thousands of packs: one level of two-hex-digit subdirectories
+
+
+def _write_all(fd: int, parts: Sequence[bytes | memoryview]) -> None:
+    """Write the pieces in order with writev (up to ``_IOV_MAX`` at a time), short writes resumed."""
+    views = [memoryview(p).cast("B") for p in parts if len(p)]
+    i = 0
+    while i < len(views):
+        n = os.writev(fd, views[i:i + _IOV_MAX])
+        while n:
+            if n >= len(views[i]):
+                n -= len(views[i])
+                i += 1
+            else:
+                views[i] = views[i][n:]
+                n = 0
 
 
 class DirStore(BackupStore):
@@ -35,15 +51,12 @@ class DirStore(BackupStore):
     def local_path(self, name: str) -> str | None:
         return str(self._path(name))
 
-    def _write_tmp(self, path: Path, data: bytes) -> Path:
+    def _write_tmp(self, path: Path, parts: Sequence[bytes | memoryview]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            _write_all(fd, parts)
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -61,9 +74,12 @@ class DirStore(BackupStore):
             os.close(fd)
 
     def put(self, name: str, data: bytes, *, retain: bool = True) -> None:
+        self.put_parts(name, [data], retain=retain)
+
+    def put_parts(self, name: str, parts: Sequence[bytes | memoryview], *, retain: bool = True) -> None:
         path = self._path(name)
         try:
-            tmp = self._write_tmp(path, data)
+            tmp = self._write_tmp(path, parts)
             os.replace(tmp, path)
             self._fsync_dir(path.parent)
         except OSError as e:
@@ -72,7 +88,7 @@ class DirStore(BackupStore):
     def put_new(self, name: str, data: bytes) -> None:
         path = self._path(name)
         try:
-            tmp = self._write_tmp(path, data)
+            tmp = self._write_tmp(path, [data])
             try:
                 os.link(tmp, path)  # atomic create-if-absent
             finally:

@@ -9,7 +9,7 @@ content; encryption and integrity live in the layers above. Implementations:
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,6 +54,10 @@ class BackupStore(abc.ABC):
         ``retain`` asks for the target's retention (Object Lock) where it has one;
         locks and caches pass False because they must be removable.
         """
+
+    def put_parts(self, name: str, parts: Sequence[bytes | memoryview], *, retain: bool = True) -> None:
+        """``put`` of the pieces' concatenation (a store that can write them in turn need not join them)."""
+        self.put(name, b"".join(parts), retain=retain)
 
     @abc.abstractmethod
     def put_new(self, name: str, data: bytes) -> None:
