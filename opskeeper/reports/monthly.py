@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -80,6 +81,24 @@ def labels() -> dict[str, dict[str, str]]:
     return yaml.safe_load((REPORTS_DIR / "monthly.i18n.yaml").read_text(encoding="utf-8"))
 
 
+# Reasons the maintenance gate writes (opskeeper.maintenance.gate_for), in the report's language.
+_WHY = [
+    (re.compile(r"forced outside the maintenance window"), "why_forced_outside"),
+    (re.compile(r"forced inside blackout '(.*)'"), "why_forced_blackout"),
+    (re.compile(r"blackout: (.*)"), "why_blackout"),
+    (re.compile(r"outside the maintenance window; next opens (.*)"), "why_outside"),
+]
+
+
+def _why(reason: str, table: dict[str, str]) -> str:
+    """A run's reason in the report's language when it is one the gate writes; other text as it is."""
+    for pattern, key in _WHY:
+        m = pattern.fullmatch(reason or "")
+        if m and key in table:
+            return table[key].format(*m.groups())
+    return reason
+
+
 def _env(lang: Language, tz: str) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(REPORTS_DIR)),
@@ -94,6 +113,7 @@ def _env(lang: Language, tz: str) -> jinja2.Environment:
     env.filters["sev"] = lambda v: table.get(f"sev_{v}", v)
     env.filters["ev"] = lambda v: table.get(f"ev_{v}", v)
     env.filters["trig"] = lambda v: table.get(f"trig_{v}", v)
+    env.filters["why"] = lambda v: _why(v, table)
     env.filters["cadence"] = lambda v: locale.cadence_label(v, lang)
     env.filters["when"] = lambda at: locale.format_datetime(at, lang, tz)
     env.filters["dur"] = lambda td: locale.format_duration(td, lang)

@@ -162,3 +162,16 @@ def test_data_strings_are_in_the_reports_language(filled: Filled) -> None:
                 assert s not in text, (lang, fmt, s)
     en = monthly.render(monthly.build(filled.estate, filled.ledger, "hanhai", "2026-11", lang="en"), "md")
     assert all(s in en for s in english)
+
+
+def test_gate_reasons_are_in_the_reports_language() -> None:
+    table = {**monthly.labels()["en"], **monthly.labels()["ru"]}
+    assert monthly._why("forced outside the maintenance window", table) == "принудительно вне окна обслуживания"
+    assert monthly._why("forced inside blackout 'Новогодние каникулы'", table) == (
+        "принудительно во время запретного периода «Новогодние каникулы»"
+    )
+    zh = {**monthly.labels()["en"], **monthly.labels()["zh-CN"]}
+    assert monthly._why("blackout: 月末结账", zh) == "已跳过：禁止变更期 月末结账"
+    assert monthly._why("3 of 4 hosts failed", zh) == "3 of 4 hosts failed"  # other text as it is
+    en = monthly.labels()["en"]
+    assert monthly._why("forced outside the maintenance window", en) == "forced outside the maintenance window"
