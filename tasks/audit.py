@@ -13,6 +13,7 @@ from prefect.logging import get_run_logger
 from opskeeper.anchors.places import LOCAL_WARNING
 from opskeeper.anchors.write import anchor_if_due
 from opskeeper.config.estate import Estate
+from opskeeper.config.secrets import redact
 from opskeeper.errors import OpskeeperError
 from opskeeper.ledger import Ledger
 
@@ -33,9 +34,10 @@ def anchor_audit_head(estate: Estate, now: datetime) -> str:
     log = _logger()
     try:
         outcome = anchor_if_due(estate, Ledger.open(), now)
-    except OpskeeperError as e:
-        log.warning("audit anchor not written: %s", e)
-        return f"failed: {e}"
+    except Exception as e:  # not only OpskeeperError: a bug or a driver error must not stop the tick either
+        why = str(e) if isinstance(e, OpskeeperError) else f"{type(e).__name__}: {e}"
+        log.warning("audit anchor not written: %s", redact(why))
+        return f"failed: {redact(why)}"
     if outcome is None:
         return "not due"
     for p in outcome.failed:

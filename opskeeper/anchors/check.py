@@ -10,6 +10,7 @@ identity, and its old anchors must still fail it. Only ledgers the estate lists 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -19,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from opskeeper.anchors.identity import ledger_id
 from opskeeper.anchors.places import LOCAL_WARNING, AnchorPlace, anchor_places, list_anchors
-from opskeeper.anchors.record import Anchor, AnchorError, AnchorName
+from opskeeper.anchors.record import PREFIX, Anchor, AnchorError, AnchorName
+from opskeeper.backup.store.dir import DirStore
 from opskeeper.backup.store.interface import BackupStore
 from opskeeper.config.estate import Estate
 from opskeeper.errors import OpskeeperError
@@ -97,10 +99,27 @@ def _read(store: BackupStore, a: AnchorName, where: str) -> Anchor:
     return anchor
 
 
+def _readable(store: BackupStore) -> None:
+    """AnchorError when a directory target cannot be read: its listing would just be empty (a disk
+    not mounted, an ``anchors`` that is not a directory), and a target read as empty passes."""
+    if not isinstance(store, DirStore):
+        return  # other stores raise StoreError when they cannot list
+    for path, must_exist in ((store.root, True), (store.root / PREFIX.rstrip("/"), False)):
+        try:
+            with os.scandir(path):
+                pass
+        except FileNotFoundError as e:
+            if must_exist:
+                raise AnchorError(f"{path} does not exist (not mounted?)") from e
+        except OSError as e:
+            raise AnchorError(f"cannot list {path}: {e.strerror or e}") from e
+
+
 def _check_place(
     session: Session, place: AnchorPlace, store: BackupStore, ours: _Ours
 ) -> tuple[PlaceReport, list[AnchorResult]]:
     where = place.where(store)
+    _readable(store)
     found = list_anchors(store)
     checked = [a for a in found if a.ledger_id not in ours.skip]
     results = []

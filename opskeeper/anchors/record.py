@@ -76,5 +76,8 @@ def parse_name(name: str) -> AnchorName | None:
     m = _NAME.match(name)
     if m is None:
         return None
-    at = datetime.strptime(m["at"], _TIME).replace(tzinfo=UTC)
+    try:
+        at = datetime.strptime(m["at"], _TIME).replace(tzinfo=UTC)
+    except ValueError:
+        return None  # no real time: not a name this code writes, so not an anchor
     return AnchorName(name, m["ledger"], int(m["seq"]), at)

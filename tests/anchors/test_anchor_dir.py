@@ -133,3 +133,45 @@ def test_an_unknown_anchor_target_is_bad_input(make_estate: EstateFactory, opske
             "known: local"
         )
     assert not (opskeeper_home / "ledger.sqlite").exists()
+
+
+def _anchored(make_estate: EstateFactory, ledger: Ledger, tmp_path: Path) -> Path:
+    """A vault estate whose ledger was anchored once."""
+    estate = _vault_estate(make_estate, tmp_path)
+    fill(ledger, 2)
+    assert _cli(estate, "anchor")[0] == 0
+    return estate
+
+
+def test_a_directory_target_that_is_gone_fails_verify(
+    make_estate: EstateFactory, ledger: Ledger, tmp_path: Path
+) -> None:
+    """A vault whose disk is not mounted (the directory is gone) is a target that cannot be read, not
+    a target without anchors: the check did not happen."""
+    estate = _anchored(make_estate, ledger, tmp_path)
+    (tmp_path / "vault").rename(tmp_path / "vault-unmounted")
+    code, out = _cli(estate, "verify")
+    assert code == 1 and "anchor target vault could not be read" in out, out
+    report = json.loads(_cli(estate, "verify", "--json")[1])
+    assert not report["ok"] and report["anchors"]["places"][0]["reachable"] is False
+
+
+def test_an_anchors_path_that_is_not_a_directory_fails_verify(
+    make_estate: EstateFactory, ledger: Ledger, tmp_path: Path
+) -> None:
+    estate = _anchored(make_estate, ledger, tmp_path)
+    anchors = tmp_path / "vault" / "anchors"
+    anchors.rename(tmp_path / "vault" / "moved")
+    anchors.write_text("not a directory\n")
+    code, out = _cli(estate, "verify")
+    assert code == 1 and "anchor target vault could not be read" in out, out
+
+
+def test_a_stray_object_with_an_anchor_like_name_is_not_a_crash(
+    make_estate: EstateFactory, ledger: Ledger, tmp_path: Path
+) -> None:
+    estate = _anchored(make_estate, ledger, tmp_path)
+    stray = tmp_path / "vault" / "anchors" / f"{'0' * 32}-000000000001-20261399T999999Z.json"
+    stray.write_text("{}\n")
+    code, out = _cli(estate, "verify")
+    assert code == 0 and "anchors match: 1 anchor(s)" in out, out

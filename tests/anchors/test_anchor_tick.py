@@ -40,3 +40,17 @@ def test_a_failing_anchor_does_not_raise_in_the_tick(make_estate: EstateFactory,
     with ledger.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
     assert anchor_audit_head.fn(estate, utcnow()).startswith("failed: the audit chain does not verify")
+
+
+def test_a_stray_anchor_like_name_does_not_raise_in_the_tick(
+    make_estate: EstateFactory, ledger: Ledger, tmp_path: Path
+) -> None:
+    """An object at the target whose name looks like an anchor's but holds no real time is not one:
+    the tick's task neither raises nor counts it."""
+    anchors = tmp_path / "vault" / "anchors"
+    anchors.mkdir(parents=True)
+    (anchors / f"{'0' * 32}-000000000001-20261399T999999Z.json").write_text("{}\n")
+    estate = load_estate(make_estate({"vault": f"{{kind: dir, path: {tmp_path / 'vault'}}}"},
+                                     "audit:\n  anchor_targets: [vault]\n  other_ledgers: ['00000000000000000000000000000000']\n"))  # fmt: skip
+    fill(ledger, 1)
+    assert anchor_audit_head.fn(estate, utcnow()).endswith("vault written")
