@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger, pause_flow_run
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import CancelledRun
+from prefect.exceptions import CancelledRun, FlowPauseTimeout
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field
@@ -42,7 +42,7 @@ def ask_approval(roles: list[str]) -> str | None:
                 ", ".join(roles))  # fmt: skip
     try:
         answer = pause_flow_run(wait_for_input=DrillApproval, timeout=APPROVAL_TIMEOUT_S, poll_interval=2)
-    except TimeoutError:
+    except (TimeoutError, FlowPauseTimeout):  # Prefect 3 raises FlowPauseTimeout when nobody answered
         return None
     return answer.approver if answer.approve and answer.approver.strip() else None
 

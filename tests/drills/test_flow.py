@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -52,9 +53,9 @@ def _resume_when_paused(ledger: Ledger, run_input: dict[str, object]) -> threadi
                 flow_run_id = d.flow_run_id if d else None
             if flow_run_id:
                 with get_client(sync_client=True) as client:
-                    fr = client.read_flow_run(flow_run_id)
+                    fr = client.read_flow_run(UUID(flow_run_id))
                 if fr.state and fr.state.is_paused():
-                    resume_flow_run(flow_run_id, run_input=run_input)
+                    resume_flow_run(UUID(flow_run_id), run_input=run_input)
                     return
             time.sleep(0.2)
 
@@ -97,3 +98,23 @@ def test_flow_of_a_crashed_drill_fails_records_error_and_publishes_the_report(ba
         (d,) = s.query(Drill).all()
         assert d.status == "error" and "cleanup_done" in [e.kind for e in d.events]
     assert "**ERROR**" in _newest_artifact("drill-hanhai-data-corruption")
+
+
+def test_an_unanswered_approval_is_a_refusal_not_a_crash(
+    backed_up: Estate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prefect 3 ends an unanswered pause with FlowPauseTimeout (not TimeoutError): no approver, no fault."""
+    import flows.dr_drill
+
+    monkeypatch.setattr(flows.dr_drill, "APPROVAL_TIMEOUT_S", 1)
+    runbooks = tmp_path / "runbooks"
+    variant(runbooks, "data-corruption", safety={"fault_roles": []})
+    estate_file = write_estate(tmp_path / "estate.yaml", runbooks_dir=runbooks)
+    ledger = Ledger.open()
+    state = dr_drill("data-corruption", "hanhai", config=str(estate_file), return_state=True)
+    assert not isinstance(state.result(raise_on_failure=False), DrillCrashed)
+    with ledger.session() as s:
+        actions = [a.action for a in s.query(AuditEntry).order_by(AuditEntry.seq)]
+        (d,) = s.query(Drill).all()
+        assert d.status != "error"
+    assert "drill.approval_refused" in actions and "drill.fault" not in actions
