@@ -185,11 +185,13 @@ def _restore_files(repo: Repository, root: Path, files: list[Entry]) -> tuple[in
             for worker, batch in work:
                 window.append((batch, submit(worker, batch)))
                 while len(window) > ahead or (window and window[0][1].done()):
-                    results = window.popleft()[1].result()
+                    results = window[0][1].result()  # a failed batch stays in the window: cleaned up below
+                    window.popleft()
                     nbytes += sum(n for _, n in results)
                     done += len(results)
             while window:
-                results = window.popleft()[1].result()
+                results = window[0][1].result()
+                window.popleft()
                 nbytes += sum(n for _, n in results)
                 done += len(results)
         except BaseException as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -303,3 +304,42 @@ def test_a_killed_writer_process_stops_the_restore_and_a_rerun_finishes(
     restore(dir_repo, snap.id, out)
     assert_same_tree(src, restored_root(out, src))
     assert not (out / INCOMPLETE_MARKER).exists()
+
+
+def test_the_partial_file_of_the_first_batch_is_removed_when_its_writer_dies(
+    dir_repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch whose result raised first (the head of the window) is cleaned up too, and named."""
+    import threading  # noqa: PLC0415
+
+    import opskeeper.backup.restore as restore_module  # noqa: PLC0415
+
+    monkeypatch.setattr(restore_module, "_PROCESSES_AFTER", 0)
+    src = tmp_path / "one"
+    src.mkdir()
+    (src / "huge.bin").write_bytes(random.Random(3).randbytes(48 * 1024 * 1024))
+    snap = backup(dir_repo, DirSource([src]))
+    out = tmp_path / "out"
+    part = restored_root(out, src) / "huge.bin.opskeeper-part"
+    killed: list[int] = []
+
+    def kill_writers_mid_file() -> None:
+        deadline = time.monotonic() + 30
+        while not killed and time.monotonic() < deadline:
+            if part.exists():
+                for pid in _writer_children():
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.0005)
+
+    killer = threading.Thread(target=kill_writers_mid_file)
+    killer.start()
+    try:
+        with pytest.raises(RestoreFailed, match="huge.bin"):
+            restore(dir_repo, snap.id, out)
+    finally:
+        killed.append(0)  # stops the killer if the restore ended first
+        killer.join()
+    assert killed[0] != 0, "the writer finished before it could be killed"
+    assert not part.exists()
+    assert (out / INCOMPLETE_MARKER).exists()
