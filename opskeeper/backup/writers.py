@@ -38,7 +38,13 @@ def write_verified(e: Entry, dest: str, umask: int, chunks: Iterable[bytes]) -> 
     part = dest + ".opskeeper-part"
     try:
         # The mode goes into open() when the umask keeps it intact: one syscall less per file.
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, e.mode & 0o777)
+        # Always a new file: a part left by a killed restore may have another mode or be a hard link.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        try:
+            fd = os.open(part, flags, e.mode & 0o777)
+        except FileExistsError:
+            os.unlink(part)
+            fd = os.open(part, flags, e.mode & 0o777)
         try:
             for data in chunks:
                 view = memoryview(data)

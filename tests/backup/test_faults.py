@@ -343,3 +343,26 @@ def test_the_partial_file_of_the_first_batch_is_removed_when_its_writer_dies(
     assert killed[0] != 0, "the writer finished before it could be killed"
     assert not part.exists()
     assert (out / INCOMPLETE_MARKER).exists()
+
+
+def test_a_partial_file_left_by_a_killed_restore_lends_nothing_to_the_rerun(
+    dir_repo: Repository, tmp_path: Path
+) -> None:
+    """A re-run after kill -9 finds ``.opskeeper-part`` files: the restored file gets the snapshot's mode
+    (a stale world-readable part must not make a 0600 secret world-readable) and never writes through a
+    hard link the stale name may be."""
+    src = tmp_path / "secrets"
+    src.mkdir()
+    (src / "key.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\n" * 50)
+    os.chmod(src / "key.pem", 0o600)
+    snap = backup(dir_repo, DirSource([src]))
+    out = tmp_path / "out"
+    root = restored_root(out, src)
+    root.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_bytes(b"not to be touched")
+    os.chmod(elsewhere, 0o644)
+    os.link(elsewhere, root / "key.pem.opskeeper-part")
+    restore(dir_repo, snap.id, out)
+    assert_same_tree(src, root)
+    assert elsewhere.read_bytes() == b"not to be touched"
