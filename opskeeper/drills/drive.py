@@ -56,6 +56,10 @@ def drive(run: DrillRun, call: PhaseCall = _direct, *,
                 if step("recover", run.recover):
                     step("verify", run.verify)
                 step("steady-state-after", lambda: run.steady_state(Phase.AFTER))
+        if run.timeline.has(Event.FAULT_STARTED):
+            # Inside the handler: a cleanup interrupted (Ctrl-C, a failed task) is run again below and the
+            # drill recorded, instead of staying 'running' until the reaper, half cleaned.
+            step("cleanup", run.cleanup)
     except (DrillRefused, ApprovalRefused):
         run.close()
         raise
@@ -71,8 +75,6 @@ def drive(run: DrillRun, call: PhaseCall = _direct, *,
         _notice(run, "drill_completed")  # the customer heard it start: they hear it ended (failed)
         raise DrillCrashed(f"drill {result.drill_id} stopped by an unexpected error in {phase}: "
                            f"{describe_error(e)}; recorded as error (opskeeper drill show {result.drill_id})") from e
-    if run.timeline.has(Event.FAULT_STARTED):
-        step("cleanup", run.cleanup)
     result = run.finish()
     _notice(run, "drill_completed")
     return result

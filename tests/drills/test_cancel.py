@@ -51,3 +51,29 @@ def test_sigterm_mid_recovery_runs_cleanup(backed_up: Estate, tmp_path: Path) ->
         assert d.status == DrillStatus.CANCELLED
         kinds = [e.kind for e in d.events]
         assert "cleanup_done" in kinds and "service_restored" not in kinds
+
+
+def test_sigterm_mid_cleanup_finishes_the_cleanup_and_records_the_drill(backed_up: Estate, tmp_path: Path) -> None:
+    """Stopped during its cleanup, a drill does not stay 'running' half cleaned: the cleanup runs again."""
+    marker, once = tmp_path / "cleaned", tmp_path / "interrupted-once"
+    runbooks = tmp_path / "runbooks"
+    variant(runbooks, "data-corruption",
+            cleanup=[{"name": "slow the first time", "command": f"test -e {once} || {{ touch {once}; sleep 60; }}"},
+                     {"name": "undo", "command": f"touch {marker}"}])  # fmt: skip
+    estate_file = write_estate(tmp_path / "estate.yaml", runbooks_dir=runbooks)
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(estate_file)], cwd=REPO, env=dict(os.environ))
+    ledger = Ledger.open()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not once.exists():
+            time.sleep(0.1)
+        assert once.exists(), "the drill never reached its cleanup"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) != 0
+    finally:
+        proc.kill()
+    assert marker.exists()  # the whole cleanup ran, the second time
+    with ledger.session() as s:
+        (d,) = s.query(Drill).all()
+        assert d.status == DrillStatus.CANCELLED
+        assert "cleanup_done" in [e.kind for e in d.events]
