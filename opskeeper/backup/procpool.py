@@ -148,6 +148,12 @@ class ProcessPool:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for t in self._threads:
+            t.join(timeout=10)  # a worker that had to be killed: its pipe thread has seen the end
+        for proc in self._procs:  # closed here, not left to the garbage collector (or to a traceback)
+            if proc.stdout is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdout.close()
 
 
 def start_pool(module: str, setup: object, workers: int,

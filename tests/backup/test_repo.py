@@ -17,7 +17,7 @@ from opskeeper.backup.restore import restore
 from opskeeper.backup.sources import DirSource
 from opskeeper.backup.store.dir import DirStore
 from opskeeper.backup.tree import EntryKind
-from tests.backup.conftest import PASSPHRASE, assert_same_tree, restored_root
+from tests.backup.conftest import PASSPHRASE, assert_same_tree, make_tree, restored_root
 
 
 def test_backup_restore_round_trip(dir_repo: Repository, data_dir: Path, tmp_path: Path) -> None:
@@ -208,3 +208,25 @@ def test_a_file_that_grew_or_shrank_since_the_walk_is_read_whole(dir_repo: Repos
             assert fd is not None and fd.size == len(content)
             assert fd.sha256 == hashlib.sha256(content).hexdigest()
     assert digest_file(str(tmp_path / "gone"), 1, dir_repo.keys, chunker, lambda b, c: b"", lambda _: False) is None
+
+
+def test_worker_pools_close_their_pipes(
+    dir_repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reader and writer processes' pipes are closed by the pool, not left to the garbage collector."""
+    import gc  # noqa: PLC0415
+    import warnings  # noqa: PLC0415
+
+    import opskeeper.backup.backup as backup_module  # noqa: PLC0415
+    import opskeeper.backup.restore as restore_module  # noqa: PLC0415
+
+    monkeypatch.setattr(backup_module, "_PROCESSES_AFTER", 0)
+    monkeypatch.setattr(restore_module, "_PROCESSES_AFTER", 0)
+    src = make_tree(tmp_path / "t")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        snap = backup(dir_repo, DirSource([src]))
+        restore(dir_repo, snap.id, tmp_path / "out")
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert_same_tree(src, restored_root(tmp_path / "out", src))
