@@ -90,7 +90,23 @@ class _Beater:
 _BEATER = _Beater()
 
 
+_PENDING = "opskeeper_runs_to_beat"
+
+
 @event.listens_for(Run, "after_insert")
 def _beat_for_new_run(mapper: Any, connection: Any, target: Run) -> None:
+    """Remember the new running run on its connection; beats begin once its insert is committed."""
     if target.status == RunStatus.RUNNING and target.id is not None:
-        _BEATER.add(connection.engine, target.id)
+        connection.info.setdefault(_PENDING, []).append(target.id)
+
+
+@event.listens_for(Engine, "commit")
+def _committed(connection: Any) -> None:
+    for run_id in connection.info.pop(_PENDING, ()):
+        _BEATER.add(connection.engine, run_id)
+
+
+@event.listens_for(Engine, "rollback")
+def _rolled_back(connection: Any) -> None:
+    # Never beat for an id that was not kept: SQLite may hand it to another process's run.
+    connection.info.pop(_PENDING, None)

@@ -10,7 +10,10 @@ import sys
 import time
 from datetime import datetime, timedelta
 
-from opskeeper.ledger import Ledger, utcnow
+import pytest
+from sqlalchemy import select
+
+from opskeeper.ledger import Ledger, heartbeat, utcnow
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import Run, RunStatus
 
@@ -87,3 +90,20 @@ def test_a_finished_run_stops_beating() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
+
+
+def _beating() -> set[int]:
+    return {run_id for ids in heartbeat._BEATER._runs.values() for run_id in ids}
+
+
+def test_beats_only_for_runs_whose_insert_was_committed() -> None:
+    ledger = Ledger.open()
+    with pytest.raises(RuntimeError), ledger.session() as s:  # the insert is rolled back
+        s.add(Run(kind="maintenance", customer_id="volga", status=RunStatus.RUNNING))
+        s.flush()
+        rolled_back = s.scalars(select(Run.id)).one()
+        raise RuntimeError("abandon the transaction")
+    assert rolled_back not in _beating()  # SQLite may give its id to another process's run
+    kept = ledger_runs.start_run(ledger, ledger_runs.NewRun("maintenance", "volga", "monthly", period="2026-11"))
+    assert kept in _beating()
+    ledger_runs.finish_run(ledger, kept, RunStatus.OK)
