@@ -83,7 +83,10 @@ class ProcessPool:
         self._threads: list[threading.Thread] = []
         try:
             for _ in range(workers):
-                proc = subprocess.Popen([sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                # Own process group: a terminal's Ctrl-C goes to the parent only, which stops the workers
+                # by closing their input (they died with a traceback each, mid-file).
+                proc = subprocess.Popen([sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        process_group=0)
                 self._procs.append(proc)
                 assert proc.stdin is not None
                 send_msg(proc.stdin, setup)

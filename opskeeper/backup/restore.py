@@ -247,7 +247,7 @@ def restore(repo: Repository, snap_id: str, target: str | Path, *, include: str 
             if isinstance(cause, OSError):
                 reason = "disk full" if cause.errno == errno.ENOSPC else (cause.strerror or str(cause))
             else:
-                reason = str(cause)
+                reason = "interrupted" if isinstance(cause, KeyboardInterrupt) else str(cause)
             msg = (f"restore of snapshot {snap_id[:12]} to {root} stopped near {stop.at}: {reason}; "
                    f"{stop.done} of {len(files)} files restored and verified; partial files were removed")
             _mark_incomplete(root, msg)

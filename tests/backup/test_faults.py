@@ -366,3 +366,35 @@ def test_a_partial_file_left_by_a_killed_restore_lends_nothing_to_the_rerun(
     restore(dir_repo, snap.id, out)
     assert_same_tree(src, root)
     assert elsewhere.read_bytes() == b"not to be touched"
+
+
+def test_ctrl_c_stops_a_restore_with_writer_processes_without_their_tracebacks(
+    dir_repo: Repository, dir_store: DirStore, tmp_path: Path
+) -> None:
+    src = tmp_path / "one"
+    src.mkdir()
+    (src / "huge.bin").write_bytes(random.Random(4).randbytes(48 * 1024 * 1024))
+    snap = backup(dir_repo, DirSource([src]))
+    out = tmp_path / "out"
+    code = (
+        "import opskeeper.backup.restore as r\n"
+        "from opskeeper.backup.repo import Repository\n"
+        "from opskeeper.backup.store.dir import DirStore\n"
+        "r._PROCESSES_AFTER = 0\n"
+        f"repo = Repository.open(DirStore({str(dir_store.root)!r}), {PASSPHRASE!r})\n"
+        "try:\n"
+        f"    r.restore(repo, {snap.id!r}, {str(out)!r})\n"
+        "except Exception as e:\n"
+        "    print('ERR', type(e).__name__, e)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    part = restored_root(out, src) / "huge.bin.opskeeper-part"
+    deadline = time.monotonic() + 30
+    while not part.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    stdout, stderr = proc.communicate(timeout=60)
+    assert "ERR RestoreFailed" in stdout and "interrupted" in stdout, stdout + stderr
+    assert "Traceback" not in stderr
+    assert not part.exists() and (out / INCOMPLETE_MARKER).exists()
