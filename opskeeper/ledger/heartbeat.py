@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -23,7 +24,6 @@ from opskeeper.ledger.core import Run, RunStatus
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_S = 60.0
-_MISSES = 3
 
 
 def interval_s() -> float:
@@ -38,8 +38,7 @@ class _Beater:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # run id -> beats that did not find it yet (its insert may not be committed)
-        self._runs: weakref.WeakKeyDictionary[Engine, dict[int, int]] = weakref.WeakKeyDictionary()
+        self._runs: weakref.WeakKeyDictionary[Engine, set[int]] = weakref.WeakKeyDictionary()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
 
@@ -47,14 +46,14 @@ class _Beater:
         with self._lock:
             if self._pid != os.getpid():  # a forked child: the parent's thread did not come along
                 self._runs, self._thread, self._pid = weakref.WeakKeyDictionary(), None, os.getpid()
-            self._runs.setdefault(engine, {})[run_id] = 0
+            self._runs.setdefault(engine, set()).add(run_id)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="opskeeper-heartbeat", daemon=True)
                 self._thread.start()
 
     def _loop(self) -> None:
         while True:
-            threading.Event().wait(interval_s())
+            time.sleep(interval_s())
             with self._lock:
                 work = [(engine, set(ids)) for engine, ids in self._runs.items() if ids]
             if not work:
@@ -69,8 +68,9 @@ class _Beater:
     def _beat(self, engine: Engine, ids: set[int]) -> None:
         try:
             with engine.begin() as conn:
-                status = dict(conn.execute(select(Run.id, Run.status).where(Run.id.in_(ids))).tuples().all())
-                running = [i for i, st in status.items() if st == RunStatus.RUNNING]
+                running = set(conn.scalars(
+                    select(Run.id).where(Run.id.in_(ids), Run.status == RunStatus.RUNNING)
+                ).all())  # fmt: skip
                 if running:
                     conn.execute(update(Run)  # never a beat after the run finished
                                  .where(Run.id.in_(running), Run.status == RunStatus.RUNNING)
@@ -78,13 +78,8 @@ class _Beater:
         except Exception as e:  # the ledger is away for now: the next beat tries again
             log.warning("heartbeat for runs %s failed: %s", sorted(ids), type(e).__name__)
             return
-        with self._lock:
-            current = self._runs.get(engine, {})
-            for run_id in ids & current.keys():
-                if run_id not in status:  # not committed yet, or rolled back: give up after a few beats
-                    current[run_id] += 1
-                if status.get(run_id, RunStatus.RUNNING) != RunStatus.RUNNING or current[run_id] > _MISSES:
-                    del current[run_id]  # finished, abandoned or never committed: no more beats
+        with self._lock:  # registered only once committed: a run not running now is finished or reaped
+            self._runs.get(engine, set()).difference_update(ids - running)
 
 
 _BEATER = _Beater()
