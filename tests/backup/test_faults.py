@@ -282,24 +282,32 @@ def test_a_killed_writer_process_stops_the_restore_and_a_rerun_finishes(
     monkeypatch.setattr(restore_module, "_PROCESSES_AFTER", 0)
     monkeypatch.setattr(restore_module, "_BATCH_FILES", 1)
     src = make_tree(tmp_path / "many", files=300, big=1, seed=5)
+    (src / "huge.bin").write_bytes(random.Random(5).randbytes(48 * 1024 * 1024))
     snap = backup(dir_repo, DirSource([src]))
+    out = tmp_path / "out"
+    part = restored_root(out, src) / "huge.bin.opskeeper-part"
     killed: list[int] = []
 
-    def kill_first_writer() -> None:
+    def kill_writers_mid_file() -> None:
+        # Gated on the big file being written, not on time: an idle pooled writer killed before or after
+        # the restore proves nothing (the pool replaces it).
         deadline = time.monotonic() + 30
         while not killed and time.monotonic() < deadline:
-            for pid in _writer_children()[:1]:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-            time.sleep(0.001)
+            if part.exists():
+                for pid in _writer_children():
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.0005)
 
-    killer = threading.Thread(target=kill_first_writer)
+    killer = threading.Thread(target=kill_writers_mid_file)
     killer.start()
-    out = tmp_path / "out"
-    with pytest.raises(RestoreFailed, match="writer"):
-        restore(dir_repo, snap.id, out)
-    killer.join()
-    assert killed
+    try:
+        with pytest.raises(RestoreFailed, match="writer"):
+            restore(dir_repo, snap.id, out)
+    finally:
+        killed.append(0)  # stops the killer if the restore ended first
+        killer.join()
+    assert killed[0] != 0, "the writer finished before it could be killed"
     assert (out / INCOMPLETE_MARKER).exists() and not list(out.rglob("*.opskeeper-part"))
     restore(dir_repo, snap.id, out)
     assert_same_tree(src, restored_root(out, src))
