@@ -16,10 +16,11 @@ from pydantic import Field
 
 from opskeeper.backup.errors import BackupError
 from opskeeper.backup.ops import find_system, policy_of, systems_with_backup, targets_in_use
+from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Estate
 from opskeeper.config.loader import load_estate
 from opskeeper.config.types import Severity
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.notify.events import Event
 from opskeeper.notify.service import notify
 from opskeeper.paths import config_path
@@ -47,7 +48,7 @@ def notify_backup_failed(
         customer_id=customer_id,
         severity=Severity.HIGH,
         dedup_key=f"backup/{run_id}/failed",
-        context={"system": system, "failed_at": utcnow(), "reason": reason},
+        context={"system": system, "failed_at": SYSTEM.now(), "reason": reason},
     )
 
 
@@ -63,7 +64,7 @@ def backup(
     estate = load_estate(config_path(config))
     customer, sys_ = find_system(estate, system)
     policy = policy_of(sys_)
-    started = utcnow()
+    started = SYSTEM.now()
     futures = [
         backup_dataset_task.submit(estate, customer, sys_, ds, t)
         for ds in sys_.datasets

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from opskeeper.clock import SYSTEM
 from opskeeper.config.loader import load_estate
 from opskeeper.paths import config_path
 from tasks.notify import deliver_pending, escalate_unacknowledged
@@ -18,7 +19,7 @@ def escalation(
 ) -> dict[str, int]:
     """Retry undelivered messages, then escalate unacknowledged ones per the emergency plan."""
     estate = load_estate(config_path(config))
-    now = now or datetime.now(UTC)
+    now = now or SYSTEM.now()
     delivered = deliver_pending(estate, ledger_url, now)
     report = escalate_unacknowledged(estate, ledger_url, now)
     summary = {

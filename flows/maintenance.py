@@ -11,11 +11,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.security_scan import security_scan
 from opskeeper.calendar import window_open_at
+from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Customer, Estate
 from opskeeper.config.loader import load_estate
 from opskeeper.config.runbook import RunbookSet, load_runbooks
 from opskeeper.config.types import Cadence
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import RunStatus
 from opskeeper.maintenance import HostJob, HostResult, Trigger, crashed, run_customer
@@ -27,7 +28,7 @@ from tasks.notify_maintenance import notify_result, notify_started
 def _prefect_runner(estate: Estate, runbooks: RunbookSet, customer: Customer, cadence: Cadence, notify: bool):  # type: ignore[no-untyped-def]
     def run(jobs: Sequence[HostJob]) -> list[HostResult]:
         if notify and jobs:
-            window = window_open_at(customer, utcnow())
+            window = window_open_at(customer, SYSTEM.now())
             notify_started(estate, customer.id, cadence.value, jobs[0].run_id, window.end if window else None)
         futures = [maintain_host.submit(estate, runbooks, job) for job in jobs]
         return [_host_result(job, f) for job, f in zip(jobs, futures, strict=True)]
@@ -59,7 +60,7 @@ def maintenance(
     estate = load_estate(config_path(config))
     runbooks = load_runbooks(estate.runbooks_dir)
     ledger = Ledger.open()
-    for run_id in ledger_runs.reap_abandoned(ledger, utcnow()):
+    for run_id in ledger_runs.reap_abandoned(ledger, SYSTEM.now()):
         log.warning("run %s was abandoned by a dead process; closed, its work is due again", run_id)
     customers = [estate.customer(customer)] if customer else estate.customers
     results = []
@@ -68,7 +69,7 @@ def maintenance(
             log.info("%s: tier %s has no %s maintenance", c.id, c.tier, cadence.value)
             continue
         who = Trigger(trigger, triggered_by, str(flow_run.id) if flow_run.id else None)
-        started_at = utcnow()
+        started_at = SYSTEM.now()
         res = run_customer(
             estate, runbooks, ledger, c, cadence, runner=_prefect_runner(estate, runbooks, c, cadence, not dry_run),
             dry_run=dry_run, force_window=force_window, trigger=who, approved_by=approved_by,

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from opskeeper import calendar
+from opskeeper.clock import AnchoredClock
 from opskeeper.config.estate import Customer, Estate, Host, System
 from opskeeper.config.runbook import RunbookSet, Step
 from opskeeper.config.types import Cadence
 from opskeeper.errors import InputError
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import RunStatus, StepStatus
 from opskeeper.remote import connect
@@ -121,14 +122,16 @@ def run_host(estate: Estate, runbooks: RunbookSet, ledger: Ledger, job: HostJob)
     """Connect to one host and run the runbook's steps on it; each step is written as it ends."""
     customer, system, host = find_host(estate, job.customer_id, job.system_id, job.host_name)
     steps: list[tuple[str, Step]] = runbooks.expanded_steps(job.runbook)
-    started = utcnow()
+    if job.now is not None:  # the run's pinned time travels to the worker: this host's records carry it
+        ledger = ledger.with_clock(AnchoredClock(job.now))
+    started = ledger.now()
     try:
         executor = connect(host, ledger=ledger, estate=estate)
         executor.connect()  # a refused host key is audited by the SSH layer, with both fingerprints
     except ExecutorError as e:
         return _host_error(ledger, job, system.id, "connect", started, str(e))
     target = HostTarget(
-        estate, customer, system, host, executor, now=job.now or utcnow(), ledger=ledger, run_id=job.run_id
+        estate, customer, system, host, executor, now=started, ledger=ledger, run_id=job.run_id
     )
     try:
         locks = host_locks(ledger.engine.url.render_as_string(hide_password=False))
@@ -150,7 +153,7 @@ def run_host(estate: Estate, runbooks: RunbookSet, ledger: Ledger, job: HostJob)
 def _host_error(
     ledger: Ledger, job: HostJob, system_id: str, step: str, started: datetime, error: str
 ) -> HostResult:
-    rec = StepRecord(job.runbook, step, job.host_name, started, utcnow(), StepStatus.ERROR, error=error)
+    rec = StepRecord(job.runbook, step, job.host_name, started, ledger.now(), StepStatus.ERROR, error=error)
     ledger_runs.add_step(ledger, job.run_id, rec)
     return HostResult(job.host_name, system_id, StepStatus.ERROR, 1, (step,), error)
 
@@ -207,8 +210,10 @@ def run_customer(
     approved_by: str | None = None,
 ) -> MaintenanceResult:
     """One maintenance run for one customer: gate, fan out over hosts, record, conclude."""
-    pinned_now = now  # only a caller-given clock travels to the hosts
-    now = now or utcnow()
+    pinned_now = now  # only a caller-given time travels to the hosts
+    if now is not None:  # a run made "at" a given time: its start, steps, samples and end carry that time
+        ledger = ledger.with_clock(AnchoredClock(now))
+    now = ledger.now()
     if cadence.value not in runbooks:
         raise InputError(f"no runbook named {cadence.value!r} in {estate.runbooks_dir}")
     if cadence not in estate.tier_of(customer).cadences:

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Estate
 from opskeeper.config.types import Severity
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.maintenance import MaintenanceResult
 from opskeeper.notify.events import Event
 from opskeeper.notify.helpers import maintenance_failure
@@ -25,7 +26,7 @@ def notify_started(
     estate: Estate, customer_id: str, cadence: str, run_id: int, window_end: datetime | None
 ) -> None:
     """Maintenance started (idempotent per run)."""
-    now = utcnow()
+    now = SYSTEM.now()
     notify(estate, Ledger.open(), event=Event.MAINTENANCE_STARTED, customer_id=customer_id,
            severity=Severity.ROUTINE, dedup_key=f"maintenance/{run_id}/started",
            context={"cadence": cadence, "window_start": now, "window_end": window_end or now + timedelta(hours=1),
@@ -46,7 +47,7 @@ def notify_result(estate: Estate, result: MaintenanceResult, started_at: datetim
     }
     if ok:
         event, severity, context = Event.MAINTENANCE_COMPLETED, Severity.ROUTINE, {
-            **base, "ended_at": utcnow(), "summary": summary}  # fmt: skip
+            **base, "ended_at": SYSTEM.now(), "summary": summary}  # fmt: skip
     else:
         # Step names and counts, not host names (internal: the renderer would mask them as "[…]").
         steps = sorted({step for h in result.hosts for step in h.failed})

@@ -21,7 +21,7 @@ from opskeeper.anchors.record import Anchor, AnchorError
 from opskeeper.backup.store.interface import BackupStore
 from opskeeper.config.estate import Estate
 from opskeeper.errors import OpskeeperError
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger.audit import AuditHead
 
 
@@ -93,7 +93,7 @@ def anchor_now(estate: Estate, ledger: Ledger, now: datetime | None = None) -> A
     """Anchor the current audit head at every anchor place; a place that fails is reported, not fatal."""
     lid = ensure_ledger_id(ledger)
     seq, digest = _head(ledger)
-    anchor = Anchor(lid, seq, digest, now or utcnow(), __version__)
+    anchor = Anchor(lid, seq, digest, now or ledger.now(), __version__)
     places = anchor_places(estate)
     outcomes = []
     for place in places:

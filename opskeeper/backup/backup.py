@@ -15,7 +15,6 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from opskeeper.backup.chunker import Chunker
 from opskeeper.backup.errors import SourceError
@@ -31,6 +30,7 @@ from opskeeper.backup.tree import (
     SnapshotManifest,
     SnapshotStats,
 )
+from opskeeper.clock import SYSTEM, Clock
 
 ProgressFn = Callable[[str], None]
 _READERS = 3  # reading many small files is latency-bound; hashing releases the GIL
@@ -208,8 +208,8 @@ def _walk(repo: Repository, source: Source, old: dict[str, Entry], c: _Counters,
 
 def backup(repo: Repository, source: Source, *, system: str = "", host: str | None = None,
            tags: tuple[str, ...] = (), progress: ProgressFn | None = None,
-           lock_wait_s: float = 30.0) -> SnapshotManifest:
-    """Back up ``source`` into ``repo`` under a shared lock; returns the committed snapshot."""
+           lock_wait_s: float = 30.0, clock: Clock = SYSTEM) -> SnapshotManifest:
+    """Back up ``source`` into ``repo`` under a shared lock; returns the committed snapshot (stamped by ``clock``)."""
     host = host or socket.gethostname()
     with RepoLock(repo.store, exclusive=False, operation="backup", wait_s=lock_wait_s):
         repo.load_index()  # packs another backup finished (or a killed one left indexed) are reused
@@ -236,7 +236,7 @@ def backup(repo: Repository, source: Source, *, system: str = "", host: str | No
         repo.flush()
         stored = repo.stats_new_pack_bytes - bytes_before
         manifest = SnapshotManifest(
-            id=new_id(), time=datetime.now(UTC).isoformat(), host=host, source_kind=source.kind,
+            id=new_id(), time=clock.now().isoformat(), host=host, source_kind=source.kind,
             source=source.label, system=system, tree=tuple(tree), parent=parent.id if parent else "",
             tags=tags, stats=SnapshotStats(c.files, c.dirs, c.bytes, c.new_bytes, c.new_blobs, stored,
                                            c.reused_files),

@@ -16,7 +16,7 @@ from opskeeper.backup.tree import SnapshotManifest
 from opskeeper.backup.verify import VerifyReport
 from opskeeper.config.estate import Estate
 from opskeeper.config.secrets import redact
-from opskeeper.ledger import Ledger, audit, utcnow
+from opskeeper.ledger import Ledger, audit
 from opskeeper.ledger.backup import (
     SnapshotRecord,
     last_snapshot_time,
@@ -61,7 +61,7 @@ def record_backup_run(ledger: Ledger, customer: str, system: str, outcomes: Sequ
     }
     with ledger.session() as s:
         run = Run(kind="backup", customer_id=customer, system_id=system, trigger=trigger,
-                  triggered_by=triggered_by, flow_run_id=flow_run_id, started_at=started_at, ended_at=utcnow(),
+                  triggered_by=triggered_by, flow_run_id=flow_run_id, started_at=started_at, ended_at=ledger.now(),
                   status=status, reason="; ".join(e["error"] for e in errors)[:2000] or None,
                   summary=summary)
         s.add(run)
@@ -81,7 +81,7 @@ def record_verify(ledger: Ledger, target: str, report: VerifyReport, *, read_pct
     damaged = sorted({p.snapshot for p in report.problems if p.snapshot})
     with ledger.session() as s:
         mark_verified(s, target, damaged)
-        s.add(Run(kind="backup-verify", trigger="manual", ended_at=utcnow(),
+        s.add(Run(kind="backup-verify", trigger="manual", ended_at=ledger.now(),
                   status=RunStatus.OK if report.ok else RunStatus.FAILED,
                   summary={"target": target, "read_pct": read_pct, "snapshots": report.snapshots,
                            "packs": report.packs, "packs_read": report.packs_read,
@@ -112,7 +112,7 @@ def due_backups(estate: Estate, ledger: Ledger, now: datetime | None = None) -> 
 
     For the tick: it starts the ``backup`` flow for each (its own window and blackout rules apply).
     """
-    now = now or utcnow()
+    now = now or ledger.now()
     due: list[str] = []
     with ledger.session() as s:
         for _, system in systems_with_backup(estate):

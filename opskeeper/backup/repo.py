@@ -16,7 +16,6 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 
 from opskeeper.backup.chunker import Chunker
 from opskeeper.backup.crypto import MasterKeys, unwrap_keys, wrap_keys
@@ -32,6 +31,7 @@ from opskeeper.backup.format import PACK_TARGET_SIZE, BlobType, ChunkerParams, R
 from opskeeper.backup.pack import BlobCodec, BlobRef, PackBuilder, decode_index, encode_index
 from opskeeper.backup.store.interface import BackupStore, ObjectNotFound
 from opskeeper.backup.tree import Entry, SnapshotManifest, decode_entries, encode_entries
+from opskeeper.clock import SYSTEM, Clock
 
 _PACK_CACHE = 6  # whole packs kept in memory while reading (restore reads them in backup order)
 _INLINE_BELOW = 128 * 1024
@@ -70,10 +70,10 @@ class Repository:
     # -- lifecycle ---------------------------------------------------------------------------------
     @classmethod
     def init(cls, store: BackupStore, passphrase: str, *, chunker: ChunkerParams | None = None,
-             pack_size: int | None = None) -> Repository:
+             pack_size: int | None = None, clock: Clock = SYSTEM) -> Repository:
         if store.exists("config"):
             raise RepositoryExists(f"{store.location} already holds a repository")
-        cfg = RepoConfig(id=new_id(), created=datetime.now(UTC).isoformat(),
+        cfg = RepoConfig(id=new_id(), created=clock.now().isoformat(),
                          chunker=chunker or ChunkerParams(), pack_size=pack_size or PACK_TARGET_SIZE)
         keys = MasterKeys.generate()
         key_id = new_id()

@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +28,7 @@ from opskeeper.backup.repo import Repository
 from opskeeper.backup.restore_host import HostStaging, StagingFailed, common_base, sum_line
 from opskeeper.backup.tree import Entry, EntryKind
 from opskeeper.backup.writers import BlobAt, FileJob, write_verified
+from opskeeper.clock import SYSTEM
 from opskeeper.errors import OpskeeperError
 
 if TYPE_CHECKING:  # the executor seam loads the estate models; a plain restore does not need them
@@ -350,7 +350,7 @@ def restore_remote(repo: Repository, snap_id: str, executor: Executor, target: s
         sent = _Sent(len(files))
         try:
             staging.prepare(f"restore of snapshot {snap_id[:12]} to {where} started at "
-                            f"{datetime.now(UTC).isoformat(timespec='seconds')} and has not finished; "
+                            f"{SYSTEM.now().isoformat(timespec='seconds')} and has not finished; "
                             "if this file stays, it was interrupted: run it again")
             sent.step = "receive"
             staging.receive(_tar_stream(repo, entries, base, sent))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import psutil
+
+from opskeeper.clock import SYSTEM
 
 PSEUDO_FS = {
     "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "securityfs", "pstore", "debugfs",
@@ -163,12 +164,12 @@ def collect_local(cpu_sample_s: float = 0.2) -> HostFacts:
     names = sorted({p.info["name"] for p in psutil.process_iter(["name"]) if p.info.get("name")})
     return HostFacts(
         hostname=socket.gethostname(),
-        collected_at=datetime.now(UTC).isoformat(),
+        collected_at=SYSTEM.now().isoformat(),  # this machine's own clock, a fact about it
         os=_os_name(),
         kernel=platform.release(),
         arch=platform.machine(),
         boot_time=datetime.fromtimestamp(boot, UTC).isoformat(),
-        uptime_s=round(time.time() - boot, 1),
+        uptime_s=round(SYSTEM.now().timestamp() - boot, 1),
         cpu_count=psutil.cpu_count() or 1,
         cpu_pct=psutil.cpu_percent(interval=cpu_sample_s),
         load1=round(load[0], 2),

@@ -24,7 +24,7 @@ from opskeeper.backup.record import record_backup_run, record_prune, record_veri
 from opskeeper.backup.restore import restore, restore_remote
 from opskeeper.cli import common
 from opskeeper.cli.common import JsonOption, print_json, run_guarded, table
-from opskeeper.ledger import utcnow
+from opskeeper.clock import SYSTEM
 
 app = typer.Typer(help="Encrypted, deduplicated backups: run, list, verify, restore, prune.", no_args_is_help=True)
 
@@ -46,7 +46,7 @@ def run(
         ledger = common.open_ledger()
         outcomes = []
         for customer, sys_ in systems_with_backup(estate, system):
-            started = utcnow()
+            started = SYSTEM.now()
             done = backup_system(estate, customer, sys_)
             record_backup_run(ledger, customer.id, sys_.id, done, started_at=started, triggered_by=by)
             outcomes.extend(done)

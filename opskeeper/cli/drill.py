@@ -17,6 +17,7 @@ from opskeeper.cli.common import (
     run_guarded,
     table,
 )
+from opskeeper.clock import SYSTEM
 from opskeeper.drills import notices
 from opskeeper.drills.context import DrillRequest, resolve
 from opskeeper.drills.drive import run_drill
@@ -25,7 +26,6 @@ from opskeeper.drills.evaluate import fmt
 from opskeeper.drills.freshness import freshness
 from opskeeper.drills.runner import DrillResult, Hooks
 from opskeeper.errors import InputError
-from opskeeper.ledger import utcnow
 from opskeeper.ledger.drills import last_passes, list_drills, list_items
 from opskeeper.reports import drill as report
 
@@ -166,7 +166,7 @@ def freshness_cmd(
 
     def body() -> None:
         estate = load()
-        now = utcnow()
+        now = SYSTEM.now()
         rows = []
         with open_ledger().session() as s:
             for c in estate.customers:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import uuid
-from datetime import UTC, datetime
 
 import typer
 from rich.markup import escape
 
 from opskeeper.cli import common
+from opskeeper.clock import SYSTEM
 from opskeeper.config.secrets import redact
 from opskeeper.config.types import Language, Severity, parse_zone
 from opskeeper.errors import InputError
@@ -164,7 +164,7 @@ def deliver(as_json: bool = common.JsonOption) -> None:
     """Retry every message still owed (normally the tick does this)."""
 
     def body() -> None:
-        records = Notifier().deliver_pending(common.load(), common.open_ledger(), datetime.now(UTC))
+        records = Notifier().deliver_pending(common.load(), common.open_ledger(), SYSTEM.now())
         if as_json:
             common.print_json(records)
         else:

@@ -18,10 +18,10 @@ from rich.progress import (
 from sqlalchemy import func, select
 
 from opskeeper.cli import common
+from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Estate
 from opskeeper.config.runbook import RunbookSet
 from opskeeper.config.types import Cadence
-from opskeeper.ledger import utcnow
 from opskeeper.ledger.core import Run, StepResult
 from opskeeper.runbook.engine import selects
 
@@ -64,7 +64,7 @@ def run_maintenance_with_progress(
         except BaseException as e:  # handed to the main thread
             outcome["error"] = e
 
-    started = utcnow()
+    started = SYSTEM.now()
     total = _expected_steps(estate, runbooks, cadence, customer)
     ledger = common.open_ledger()
     worker = threading.Thread(target=work, name="maintenance-flow", daemon=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from opskeeper.cli.common import console, load, open_ledger, print_json, run_guarded
+from opskeeper.clock import SYSTEM
 from opskeeper.errors import InputError, WorkFailed
-from opskeeper.ledger import utcnow
 from opskeeper.reports import evidence, monthly
 
 app = typer.Typer(help="Monthly customer reports and evidence packs for auditors.", no_args_is_help=True)
@@ -47,7 +47,7 @@ def monthly_cmd(
         estate = load()
         tz = monthly.find_customer(estate, customer).timezone
         report = monthly.build(
-            estate, open_ledger(), customer, month or monthly.month_of(utcnow(), tz), lang=lang
+            estate, open_ledger(), customer, month or monthly.month_of(SYSTEM.now(), tz), lang=lang
         )
         text = monthly.render(report, fmt)
         if out is None:

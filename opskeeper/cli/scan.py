@@ -13,6 +13,7 @@ from opskeeper.checks.security.lifecycle import FindingRef
 from opskeeper.checks.security.model import Severity
 from opskeeper.checks.security.service import ScanReport, rebaseline, run_scan
 from opskeeper.cli import common
+from opskeeper.clock import SYSTEM
 from opskeeper.errors import InputError, WorkFailed
 from opskeeper.ledger.findings import FindingFilter, find_one, list_findings, score_history
 
@@ -104,7 +105,7 @@ def findings_cmd(
 
     def body() -> None:
         ledger = common.open_ledger()
-        now = datetime.now(UTC)
+        now = SYSTEM.now()
         with ledger.session() as s:
             rows = [f.as_dict(now) for f in list_findings(s, now, status, customer)]
         if by_check:
@@ -179,7 +180,7 @@ def accept_cmd(
 
     def body() -> None:
         expires = _parse_until(until)
-        if expires <= datetime.now(UTC):
+        if expires <= SYSTEM.now():
             raise InputError(f"--until {until} is in the past")
         if not reason.strip():
             raise InputError("--reason must say why the risk is accepted")

@@ -11,7 +11,7 @@ from opskeeper.config.types import Language, Severity
 from opskeeper.drills.evaluate import Evaluation
 from opskeeper.drills.phrases import finding_title
 from opskeeper.i18n import Localized
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.notify import locale
 from opskeeper.notify.service import Notifier
 
@@ -58,7 +58,7 @@ def send(run: DrillRun, event: str, notifier: Notifier | None = None) -> None:
     t = run.target
     context: dict[str, object] = {"scenario": run.scenario.localized_title(), "systems": [t.system.name or t.system.id]}
     if event == "drill_started":
-        context["started_at"] = run.timeline.events[0].at if run.timeline.events else utcnow()
+        context["started_at"] = run.timeline.events[0].at if run.timeline.events else run.ledger.now()
     else:
         ev = run.evaluation
         if ev is None:
@@ -85,7 +85,7 @@ def incident(run: DrillRun, message: str, notifier: Notifier | None = None) -> N
         severity=Severity.HIGH, dedup_key=f"drill-{run.drill_id}-cleanup-failed", drill=False,
         context={"incident_id": f"DRILL-{run.drill_id}",
                  "title": run.scenario.localized_title().map(lambda title: f"{title}: {message}"),
-                 "impact": Localized.catalogue(CLEANUP_IMPACT), "started_at": utcnow()},
+                 "impact": Localized.catalogue(CLEANUP_IMPACT), "started_at": run.ledger.now()},
     )  # fmt: skip
 
 

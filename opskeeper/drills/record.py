@@ -14,7 +14,7 @@ from opskeeper.config.secrets import redact
 from opskeeper.drills.evaluate import Evaluation
 from opskeeper.drills.items import ItemChanges, OpenItem
 from opskeeper.drills.timeline import TimelineEvent
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import Run, RunStatus, StepResult
 from opskeeper.ledger.drills import ActionItem, Drill, DrillEvent, DrillStatus, ItemStatus, open_items
 from opskeeper.ledger.runs import process_owner
@@ -69,7 +69,7 @@ def finish(
     ledger: Ledger, drill_id: int, *, status: DrillStatus, reason: str | None,
     evaluation: Evaluation | None, changes: ItemChanges | None, now: datetime | None = None,
 ) -> None:  # fmt: skip
-    now = now or utcnow()
+    now = now or ledger.now()
     with ledger.session() as s:
         drill = s.get(Drill, drill_id)
         assert drill is not None

@@ -29,7 +29,7 @@ from opskeeper.drills.items import reconcile
 from opskeeper.drills.state import STATE_PARAM, DrillState
 from opskeeper.drills.timeline import Event, Timeline, TimelineEvent
 from opskeeper.drills.tolerance import judge
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import StepStatus
 from opskeeper.ledger.drills import DrillStatus
 from opskeeper.remote import connect
@@ -91,7 +91,7 @@ class DrillRun:
             system=self.target.system.id, triggered_by=request.triggered_by,
             force_window=request.force_window, flow_run_id=flow_run_id,
         )  # fmt: skip
-        self.timeline = Timeline(observers=[lambda e: record.event(ledger, self.drill_id, e), self._show])
+        self.timeline = Timeline(clock=ledger.now, observers=[lambda e: record.event(ledger, self.drill_id, e), self._show])
         self.timeline.record(Event.DECLARED, f"{self.scenario.name} on {self.target.customer.id}")
 
     # -- plumbing ---------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ class DrillRun:
         records: list[StepRecord] = []
         for host in self.target.hosts(step.role):
             target = HostTarget(self.estate, self.target.customer, self.target.system, host,
-                                self.executor(host), utcnow(), self.ledger, self.run_id,
+                                self.executor(host), self.ledger.now(), self.ledger, self.run_id,
                                 extra=dict(self.target.vars))  # fmt: skip
             records += HostRun(target, gate, self._on_record).run([(book, engine_step)])
         return records
@@ -180,7 +180,7 @@ class DrillRun:
     def preflight(self) -> None:
         """Refuse (exit 2, nothing faulted) in a blackout unless forced, or without a usable backup."""
         c = self.target.customer
-        blackout = blackout_at(c.blackouts, c.timezone, utcnow())
+        blackout = blackout_at(c.blackouts, c.timezone, self.ledger.now())
         if blackout is not None:
             if not self.request.force_window:
                 self._refuse(f"customer {c.id} is in a blackout ({blackout.reason}); "
@@ -331,7 +331,7 @@ class DrillRun:
         if evaluation.verdict is not Verdict.ABORTED and not cancelled:
             changes = reconcile(evaluation, record.open_items_of(self.ledger, self.target.customer.id,
                                                                  self.scenario.name),
-                                owner=self.scenario.owner, tier=self.target.tier, now=utcnow())  # fmt: skip
+                                owner=self.scenario.owner, tier=self.target.tier, now=self.ledger.now())  # fmt: skip
         self.timeline.record(Event.EVALUATED, f"{status.value}, score {evaluation.score}")
         record.finish(self.ledger, self.drill_id, status=status, reason=reason, evaluation=evaluation,
                       changes=changes)  # fmt: skip

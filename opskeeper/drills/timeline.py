@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from opskeeper.ledger.base import utcnow
+from opskeeper.clock import SYSTEM
 
 
 class Event(StrEnum):
@@ -57,7 +57,7 @@ class Timeline:
     """Append-only list of events. ``clock`` is injectable so tests can build any timeline."""
 
     events: list[TimelineEvent] = field(default_factory=list)
-    clock: Callable[[], datetime] = utcnow
+    clock: Callable[[], datetime] = SYSTEM.now
     observers: list[Callable[[TimelineEvent], None]] = field(default_factory=list)
 
     def record(

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from opskeeper.config.secrets import redact
-from opskeeper.ledger.base import Base, UTCDateTime, utcnow
+from opskeeper.ledger.base import Base, UTCDateTime, clock_of
 
 GENESIS = "0" * 64
 
@@ -78,7 +78,7 @@ def append(
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
     head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
     seq, prev = int(head.seq), head.hash
-    at = utcnow()
+    at = clock_of(session).now()
     clean = _scrub(details or {})
     actor, subject = redact(actor), redact(subject)
     digest = _entry_hash(prev, seq, at, actor, action, subject, clean)

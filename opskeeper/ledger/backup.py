@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from opskeeper.ledger.base import Base, UTCDateTime, utcnow
+from opskeeper.ledger.base import Base, UTCDateTime, clock_of, stamp
 
 
 class BackupSnapshot(Base):
@@ -35,7 +35,7 @@ class BackupSnapshot(Base):
     new_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=stamp)
     forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verify_status: Mapped[str | None] = mapped_column(String(32))  # ok | damaged
@@ -86,14 +86,15 @@ def record_snapshot(session: Session, rec: SnapshotRecord, run_id: int | None = 
 def mark_forgotten(session: Session, target: str, snapshot_ids: Sequence[str]) -> int:
     rows = session.scalars(select(BackupSnapshot).where(
         BackupSnapshot.target == target, BackupSnapshot.snapshot_id.in_(list(snapshot_ids)))).all()
+    now = clock_of(session).now()
     for row in rows:
-        row.forgotten_at = utcnow()
+        row.forgotten_at = now
     return len(rows)
 
 
 def mark_verified(session: Session, target: str, damaged: Sequence[str]) -> None:
     """After a verify: every live snapshot of the target is ok unless named damaged."""
-    now = utcnow()
+    now = clock_of(session).now()
     rows = session.scalars(select(BackupSnapshot).where(
         BackupSnapshot.target == target, BackupSnapshot.forgotten_at.is_(None))).all()
     for row in rows:

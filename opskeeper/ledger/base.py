@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
+
+from opskeeper.clock import SYSTEM, Clock
+
+CLOCK_OPTION = "opskeeper_clock"  # the ledger's clock, carried as an execution option of its engine
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+def stamp(context: Any) -> datetime:
+    """Column default: the time of the ledger that writes the row (its clock), never the wall behind it."""
+    clock = context.execution_options.get(CLOCK_OPTION) if context is not None else None
+    return (clock or SYSTEM).now()
+
+
+def clock_of(session: Session) -> Clock:
+    """The clock of the ledger this session belongs to."""
+    clock = session.info.get(CLOCK_OPTION)
+    return clock if clock is not None else SYSTEM
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from opskeeper.ledger.base import Base, UTCDateTime, utcnow
+from opskeeper.ledger.base import Base, UTCDateTime, stamp
 
 
 class RunStatus(StrEnum):
@@ -50,7 +50,7 @@ class Run(Base):
     owner: Mapped[str | None] = mapped_column(String(128))  # hostname:pid of the process running it
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     force_window: Mapped[bool] = mapped_column(Boolean, default=False)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=stamp)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(32), default=RunStatus.RUNNING)
     reason: Mapped[str | None] = mapped_column(Text)
@@ -92,7 +92,7 @@ class HealthSample(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     customer_id: Mapped[str] = mapped_column(String(64))
     host: Mapped[str] = mapped_column(String(128))
-    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, default=stamp)
     metric: Mapped[str] = mapped_column(String(64))  # e.g. disk.used_pct
     subject: Mapped[str] = mapped_column(String(256), default="")  # e.g. the mount point
     value: Mapped[float] = mapped_column(Float)
@@ -111,7 +111,7 @@ class SlaBreach(Base):
     kind: Mapped[str] = mapped_column(String(32))  # maintenance, notification, drill, ...
     subject: Mapped[str] = mapped_column(String(128))  # e.g. monthly, or a notification id
     period: Mapped[str] = mapped_column(String(32))
-    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=stamp)
     reason: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("customer_id", "kind", "subject", "period", name="uq_sla_breach"),)
@@ -127,7 +127,7 @@ class Dispatch(Base):
     customer_id: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(128))  # cadence, system id, scenario
     slot: Mapped[str] = mapped_column(String(64))  # window start (ISO) or period key
-    dispatched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    dispatched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=stamp)
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (UniqueConstraint("kind", "customer_id", "subject", "slot", name="uq_dispatch"),)

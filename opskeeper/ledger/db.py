@@ -12,6 +12,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -20,12 +21,13 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from opskeeper.clock import SYSTEM, Clock
 from opskeeper.errors import OpskeeperError
 from opskeeper.ledger import audit as _audit
-from opskeeper.ledger.base import Base, UTCDateTime, utcnow
+from opskeeper.ledger.base import CLOCK_OPTION, Base, UTCDateTime
 from opskeeper.paths import home_dir
 
-__all__ = ["Base", "Ledger", "LedgerError", "UTCDateTime", "default_url", "home_dir", "utcnow"]
+__all__ = ["Base", "Ledger", "LedgerError", "UTCDateTime", "default_url", "home_dir"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATE_LOCK = 0x6F70736B  # pg_advisory_xact_lock key: one migrating process per database
@@ -89,18 +91,33 @@ def _why(url: str, e: SQLAlchemyError) -> str:
 
 
 class Ledger:
-    """The ledger: an engine, a session factory, and the audit trail helpers (see core.py)."""
+    """The ledger: an engine, a session factory, the audit trail helpers (see core.py), and its clock.
 
-    def __init__(self, engine: Engine) -> None:
+    Every time the ledger stamps by itself (a column default, an audit entry, a "forgotten at") comes
+    from ``clock``: a ledger opened for a simulation or a test pinned to a date writes that date.
+    """
+
+    def __init__(self, engine: Engine, clock: Clock = SYSTEM) -> None:
         self.engine = engine
-        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.clock = clock
+        self.sessions = sessionmaker(
+            engine.execution_options(**{CLOCK_OPTION: clock}), expire_on_commit=False,
+            info={CLOCK_OPTION: clock},
+        )
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def with_clock(self, clock: Clock) -> Ledger:
+        """The same database, stamped by ``clock``: a run made "at" a given time records that time."""
+        return self if clock is self.clock else type(self)(self.engine, clock)
 
     @property
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
     @classmethod
-    def open(cls, url: str | None = None, *, migrate: bool = True) -> Ledger:
+    def open(cls, url: str | None = None, *, migrate: bool = True, clock: Clock = SYSTEM) -> Ledger:
         url = url or default_url()
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +125,7 @@ class Ledger:
             engine = create_engine(url, future=True, pool_pre_ping=True)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
-            ledger = cls(engine)
+            ledger = cls(engine, clock)
             if migrate:
                 ledger.migrate()
         except SQLAlchemyError as e:

@@ -12,7 +12,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from opskeeper.ledger.base import Base, UTCDateTime, utcnow
+from opskeeper.ledger.base import Base, UTCDateTime, stamp
 
 
 class DrillStatus(StrEnum):
@@ -41,7 +41,7 @@ class Drill(Base):
     triggered_by: Mapped[str | None] = mapped_column(String(128))
     approved_by: Mapped[str | None] = mapped_column(String(128))
     force_window: Mapped[bool] = mapped_column(Boolean, default=False)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=stamp)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), default=DrillStatus.RUNNING)
     score: Mapped[int | None] = mapped_column(Integer)
@@ -89,7 +89,7 @@ class ActionItem(Base):
     opened_by_drill: Mapped[int] = mapped_column(ForeignKey("drills.id", ondelete="CASCADE"))
     last_seen_drill: Mapped[int] = mapped_column(Integer)
     closed_by_drill: Mapped[int | None] = mapped_column(Integer)
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=stamp)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_drill_items_open", "customer_id", "scenario", "status"),)

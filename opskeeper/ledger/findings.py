@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from opskeeper.ledger.base import Base, UTCDateTime, utcnow
+from opskeeper.ledger.base import Base, UTCDateTime, stamp
 
 
 class FindingStatus(StrEnum):
@@ -56,8 +56,8 @@ class SecurityScan(Base):
     customer_id: Mapped[str] = mapped_column(String(64))
     system_id: Mapped[str] = mapped_column(String(64))
     host: Mapped[str] = mapped_column(String(128))
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    ended_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=stamp)
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime, default=stamp)
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     score: Mapped[float | None] = mapped_column(Float)  # 0..100, weighted by severity; None if nothing ran
@@ -142,7 +142,7 @@ class IntegrityBaseline(Base):
     host: Mapped[str] = mapped_column(String(128))
     path: Mapped[str] = mapped_column(Text)
     digest: Mapped[str] = mapped_column(String(600))  # sha256 hex, or "symlink:<target>"
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=stamp)
 
     __table_args__ = (UniqueConstraint("host", "path", name="uq_integrity_host_path"),)
 

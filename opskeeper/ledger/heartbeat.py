@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event, select, update
 
-from opskeeper.ledger.base import utcnow
+from opskeeper.clock import SYSTEM
 from opskeeper.ledger.core import Run, RunStatus
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class _Beater:
                 if running:
                     conn.execute(update(Run)  # never a beat after the run finished
                                  .where(Run.id.in_(running), Run.status == RunStatus.RUNNING)
-                                 .values(heartbeat_at=utcnow()))
+                                 .values(heartbeat_at=SYSTEM.now()))
         except Exception as e:  # the ledger is away for now: the next beat tries again
             log.warning("heartbeat for runs %s failed: %s", sorted(ids), type(e).__name__)
             return

@@ -17,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Boolean, ColumnElement, Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from opskeeper.ledger.base import Base, UTCDateTime, utcnow
+from opskeeper.ledger.base import Base, UTCDateTime, stamp
 
 
 class DeliveryStatus(StrEnum):
@@ -54,7 +54,7 @@ class Notification(Base):
     message_id: Mapped[str] = mapped_column(String(200))
     context: Mapped[dict] = mapped_column(JSON, default=dict)  # what the template saw (encoded)
     ack_required: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=stamp)
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

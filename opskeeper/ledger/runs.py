@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from opskeeper.config.secrets import redact, redact_data
-from opskeeper.ledger.base import utcnow
 from opskeeper.ledger.core import HealthSample, Run, RunStatus, SlaBreach, StepResult
 from opskeeper.ledger.db import Ledger
 from opskeeper.ledger.drills import Drill, DrillStatus
@@ -41,7 +40,7 @@ def process_owner() -> str:
 
 def start_run(ledger: Ledger, new: NewRun) -> int:
     with ledger.session() as s:
-        run = Run(**new.__dict__, started_at=utcnow(), status=RunStatus.RUNNING, owner=process_owner())
+        run = Run(**new.__dict__, started_at=ledger.now(), status=RunStatus.RUNNING, owner=process_owner())
         s.add(run)
         s.flush()
         run_id = run.id
@@ -63,7 +62,7 @@ def finish_run(
         if run is None:
             raise KeyError(run_id)
         run.status = status
-        run.ended_at = utcnow()
+        run.ended_at = ledger.now()
         run.reason = redact(reason) if reason else None
         run.summary = redact_data(summary)  # host errors quote commands and URLs
     ledger.audit(

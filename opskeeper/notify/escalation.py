@@ -20,7 +20,7 @@ from opskeeper.config.estate import Estate
 from opskeeper.config.notify import EscalationStep
 from opskeeper.config.secrets import redact
 from opskeeper.config.types import Severity
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger import notify as store
 from opskeeper.ledger.notify import DeliveryStatus, Notification
 from opskeeper.notify import plan
@@ -80,7 +80,7 @@ def escalate(
     estate: Estate, ledger: Ledger, now: datetime | None = None, notifier: Notifier | None = None
 ) -> EscalationReport:
     """Escalate every group whose step has passed without ack, or whose messages all failed."""
-    now = now or utcnow()
+    now = now or ledger.now()
     notifier = notifier or Notifier()
     report = EscalationReport()
     with ledger.session() as s:

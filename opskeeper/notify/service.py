@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from opskeeper.config.estate import Customer, Estate
 from opskeeper.config.types import Severity
 from opskeeper.errors import InputError
-from opskeeper.ledger import Ledger, LedgerError, utcnow
+from opskeeper.ledger import Ledger, LedgerError
 from opskeeper.ledger import notify as store
 from opskeeper.ledger.notify import DeliveryStatus, Notification
 from opskeeper.notify import plan
@@ -111,7 +111,7 @@ class Notifier:
         if req.drill and estate.emergency_plan.drills.mode == "silent":
             return []
         recips = plan.recipients(estate, req.customer, req.severity, drill=req.drill)
-        return self.send_round(estate, ledger, req, recips, now or utcnow())
+        return self.send_round(estate, ledger, req, recips, now or ledger.now())
 
     def request(
         self,
@@ -267,7 +267,7 @@ class Notifier:
         self, estate: Estate, ledger: Ledger, now: datetime | None = None
     ) -> list[NotificationRecord]:
         """Send every message still owed whose backoff has passed (new, retrying, or in doubt)."""
-        now = now or utcnow()
+        now = now or ledger.now()
         with ledger.session() as s:
             rows = store.due_for_delivery(s, now)
         out: list[NotificationRecord] = []
@@ -299,7 +299,7 @@ class Notifier:
     # ------------------------------------------------------------------ acknowledgement
     def ack(self, ledger: Ledger, ref: str, by: str, now: datetime | None = None) -> NotificationRecord:
         """Acknowledge by id or link token; acknowledges every message of the same group."""
-        now = now or utcnow()
+        now = now or ledger.now()
         with ledger.session() as s:
             row = store.by_id_or_token(s, ref.strip())
             if row is None:
@@ -323,7 +323,7 @@ class Notifier:
         self, estate: Estate, ledger: Ledger, now: datetime | None = None, customer_id: str | None = None
     ) -> list[PendingItem]:
         """What is owed: undelivered messages and those awaiting acknowledgement, with time left."""
-        now = now or utcnow()
+        now = now or ledger.now()
         with ledger.session() as s:
             rows = store.awaiting(s, customer_id)
         items = []

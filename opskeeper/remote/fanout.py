@@ -20,10 +20,11 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Customer, Estate, Host, System
 from opskeeper.errors import OpskeeperError
 from opskeeper.remote.interface import (
@@ -223,7 +224,7 @@ def fan_out(
 def _run_one(
     host: Host, work: Work[T], fleet: Fleet, locks: HostLocks | None, owner: str, lock_timeout: float
 ) -> HostResult[T]:
-    started, t0 = datetime.now(UTC), time.monotonic()
+    started, t0 = SYSTEM.now(), time.monotonic()
 
     def done(outcome: HostOutcome, value: T | None = None, error: str | None = None) -> HostResult[T]:
         return HostResult(host.name, outcome, started, time.monotonic() - t0, value, error)

@@ -32,10 +32,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from opskeeper.config.estate import Customer, Estate
 from opskeeper.errors import InputError
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger import audit as audit_chain
 from opskeeper.ledger.audit import AuditEntry, AuditHead
 from opskeeper.ledger.backup import BackupSnapshot
+from opskeeper.ledger.base import clock_of
 from opskeeper.ledger.core import Run
 from opskeeper.ledger.drills import Drill
 from opskeeper.ledger.findings import Finding, SecurityScan
@@ -72,7 +73,7 @@ def build_pack(
 ) -> PackResult:  # fmt: skip
     """Write the evidence pack atomically (a temp file beside ``out``, then rename)."""
     customer = monthly.find_customer(estate, customer_id)
-    now = now or utcnow()
+    now = now or ledger.now()
     clean = monthly.Scrubber(customer)
     files: dict[str, bytes] = {}
     with ledger.session() as s:
@@ -218,7 +219,7 @@ def _chain(s: Session, customer: Customer, start: datetime, clean: monthly.Scrub
             # string (registered after it was written) is masked and says so: its hash no longer recomputes.
             entries.append(entry if shown == entry else {**shown, "masked_in_export": True})
     verification = {
-        "verified_at": utcnow().isoformat(),
+        "verified_at": clock_of(s).now().isoformat(),
         "chain_ok": not problems,
         "entries_checked": checked,
         "problems": [{"seq": p.seq, "problem": p.problem} for p in problems],

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from opskeeper.checks.security.registry import get as get_check
@@ -23,7 +23,7 @@ from opskeeper.config.loader import ConfigError
 from opskeeper.config.types import Language
 from opskeeper.drills.phrases import finding_title
 from opskeeper.drills.scenarios import find_scenario
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger.audit import AuditEntry
 from opskeeper.ledger.backup import BackupSnapshot
 from opskeeper.ledger.core import HealthSample, Run, SlaBreach
@@ -71,7 +71,7 @@ def build(
     except ValueError:
         raise ReportInputError(f"language {lang!r} unknown; use one of {', '.join(Language)}") from None
     period = month_period(month, customer.timezone)
-    now = now or utcnow()
+    now = now or ledger.now()
     clean = Scrubber(customer)
     hosts = [h.name for s in customer.systems for h in s.hosts]
     systems = [s.id for s in customer.systems]
@@ -122,7 +122,12 @@ def _runs(s: Session, customer: str, p: Period, clean: Scrubber) -> list[RunRow]
     q = (
         select(Run).options(selectinload(Run.steps))
         .where(Run.kind == "maintenance", Run.customer_id == customer, Run.dry_run.is_(False))
-        .where(Run.started_at >= p.start, Run.started_at < p.end)
+        # A monthly run belongs to the month it was for (its period); a quarterly or annual run, to the
+        # month it ran in. Never to the month a test or a late worker happened to stamp on it.
+        .where(or_(
+            Run.period == p.month,
+            and_(Run.cadence != "monthly", Run.started_at >= p.start, Run.started_at < p.end),
+        ))
         .order_by(Run.started_at, Run.id)
     )  # fmt: skip
     out = []

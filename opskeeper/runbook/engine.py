@@ -14,11 +14,12 @@ from typing import Any
 
 from opskeeper.calendar import blackout_at, window_open_at
 from opskeeper.checks.health import Sample
+from opskeeper.clock import AnchoredClock, Clock
 from opskeeper.config.estate import Customer, Estate, Host, System
 from opskeeper.config.runbook import OnFailure, Step
 from opskeeper.config.secrets import redact, redact_data
 from opskeeper.errors import OpskeeperError
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import StepStatus
 from opskeeper.remote.interface import CommandResult, Executor, ExecutorError
 from opskeeper.runbook import actions
@@ -68,10 +69,12 @@ class HostTarget:
     system: System
     host: Host
     executor: Executor
-    now: datetime
+    now: datetime  # the run's time when this host starts
     ledger: Ledger | None = None
     run_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Steps are stamped by this clock; by default one that starts at ``now`` and runs on in real time.
+    clock: Clock | None = None
 
 
 def selects(selector: str, host: Host) -> bool:
@@ -113,7 +116,7 @@ class HostRun:
         self.t, self.gate, self.on_record = target, gate, on_record
         self.records: list[StepRecord] = []
         self._done: list[tuple[str, Step]] = []  # completed steps, for rollback
-        self._started = utcnow()
+        self.clock: Clock = target.clock or AnchoredClock(target.now)
 
     def run(self, steps: Sequence[tuple[str, Step]]) -> list[StepRecord]:
         ctx = template_context(self.t)
@@ -140,7 +143,7 @@ class HostRun:
         return record
 
     def _skip(self, book: str, step: Step, why: str) -> StepRecord:
-        now = utcnow()
+        now = self.clock.now()
         return self._emit(
             StepRecord(book, step.name, self.t.host.name, now, now, StepStatus.SKIPPED, 0, output=why)
         )
@@ -152,14 +155,13 @@ class HostRun:
                 return self._skip(book, step, f"condition false: {step.when}")
             command = render_command(step.run, ctx, where) if step.run else None
         except TemplateError as e:
-            now = utcnow()
+            now = self.clock.now()
             return self._emit(
                 StepRecord(book, step.name, self.t.host.name, now, now, StepStatus.ERROR, 0, error=str(e))
             )
         if step.gated and not self.gate.window_open:
             return self._skip(book, step, f"needs a maintenance window: {self.gate.window_reason}")
-        # The run's clock (target.now) advanced by the real time elapsed since this host started.
-        at = self.t.now + (utcnow() - self._started)
+        at = self.clock.now()
         if step.gated and self.gate.recheck and (closed := closed_now(self.t.customer, at)):
             return self._skip(book, step, closed)
         if step.requires_approval and not self.gate.approved_by:
@@ -169,7 +171,7 @@ class HostRun:
         return self._execute(book, step, command)
 
     def _execute(self, book: str, step: Step, command: str | None) -> StepRecord:
-        started = utcnow()
+        started = self.clock.now()
         attempt, last = 0, None
         while attempt <= step.retries:
             attempt += 1
@@ -182,7 +184,7 @@ class HostRun:
         status, exit_code, output, error, detail, samples = last
         return self._emit(
             StepRecord(
-                book, step.name, self.t.host.name, started, utcnow(), status, attempt,
+                book, step.name, self.t.host.name, started, self.clock.now(), status, attempt,
                 exit_code, _clip(output), redact(error) if error else None, redact_data(detail), samples,
             )
         )  # fmt: skip
@@ -203,7 +205,7 @@ class HostRun:
                 actions.ActionContext(
                     executor=self.t.executor, estate=self.t.estate, customer=self.t.customer,
                     system=self.t.system, host=self.t.host, params=step.params, timeout=timeout,
-                    sudo=sudo, now=self.t.now, ledger=self.t.ledger, run_id=self.t.run_id,
+                    sudo=sudo, now=self.clock.now(), ledger=self.t.ledger, run_id=self.t.run_id,
                 )
             )  # fmt: skip
             status = StepStatus.OK if outcome.ok else StepStatus.FAILED
@@ -223,16 +225,16 @@ class HostRun:
         for b, step in [(book, failed), *reversed(self._done)]:
             if not step.rollback:
                 continue
-            started = utcnow()
+            started = self.clock.now()
             name = f"{step.name}:rollback"
             try:
                 cmd = render_command(step.rollback, ctx, f"runbook {b}, rollback of {step.name!r}")
                 res = self.t.executor.run(cmd, timeout=step.timeout.total_seconds(), sudo=self._sudo(step))
                 status = StepStatus.ROLLED_BACK if res.ok else StepStatus.ERROR
-                self._emit(StepRecord(b, name, self.t.host.name, started, utcnow(), status, 1, res.exit_code,
+                self._emit(StepRecord(b, name, self.t.host.name, started, self.clock.now(), status, 1, res.exit_code,
                                       _clip(res.stdout + res.stderr)))  # fmt: skip
             except (ExecutorError, TemplateError) as e:
-                self._emit(StepRecord(b, name, self.t.host.name, started, utcnow(), StepStatus.ERROR, 1,
+                self._emit(StepRecord(b, name, self.t.host.name, started, self.clock.now(), StepStatus.ERROR, 1,
                                       error=redact(str(e))))  # fmt: skip
 
 

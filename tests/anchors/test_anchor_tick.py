@@ -6,8 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from opskeeper.anchors.write import PlaceStatus, anchor_if_due
+from opskeeper.clock import SYSTEM
 from opskeeper.config.loader import load_estate
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from tasks.audit import anchor_audit_head
 from tests.anchors.conftest import EstateFactory, fill
 
@@ -16,7 +17,7 @@ def test_the_tick_anchors_when_due(make_estate: EstateFactory, ledger: Ledger, t
     estate = load_estate(make_estate({"vault": f"{{kind: dir, path: {tmp_path / 'vault'}}}"},
                                      "audit:\n  anchor_targets: [vault]\n  every: 6h\n"))  # fmt: skip
     anchors = tmp_path / "vault" / "anchors"
-    t0 = utcnow()
+    t0 = SYSTEM.now()
     fill(ledger, 2)
     first = anchor_if_due(estate, ledger, t0)  # never anchored: due
     assert first is not None and [p.status for p in first.places] == [PlaceStatus.WRITTEN]
@@ -39,7 +40,7 @@ def test_a_failing_anchor_does_not_raise_in_the_tick(make_estate: EstateFactory,
     fill(ledger, 2)
     with ledger.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
-    assert anchor_audit_head.fn(estate, utcnow()).startswith("failed: the audit chain does not verify")
+    assert anchor_audit_head.fn(estate, SYSTEM.now()).startswith("failed: the audit chain does not verify")
 
 
 def test_a_stray_anchor_like_name_does_not_raise_in_the_tick(
@@ -53,4 +54,4 @@ def test_a_stray_anchor_like_name_does_not_raise_in_the_tick(
     estate = load_estate(make_estate({"vault": f"{{kind: dir, path: {tmp_path / 'vault'}}}"},
                                      "audit:\n  anchor_targets: [vault]\n  other_ledgers: ['00000000000000000000000000000000']\n"))  # fmt: skip
     fill(ledger, 1)
-    assert anchor_audit_head.fn(estate, utcnow()).endswith("vault written")
+    assert anchor_audit_head.fn(estate, SYSTEM.now()).endswith("vault written")

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from opskeeper.backup.record import due_backups
 from opskeeper.cli.backup import app
 from opskeeper.cli.common import load
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.clock import SYSTEM
+from opskeeper.ledger import Ledger
 from opskeeper.ledger.backup import list_snapshots
 from tests.backup.conftest import assert_same_tree, make_tree
 
@@ -84,4 +85,4 @@ def test_due_backups_follow_the_ledger_mirror(estate_data: Path) -> None:
     assert sorted(due_backups(estate, ledger)) == ["erp", "tms"]
     assert invoke("run", "--system", "erp")[0] == 0
     assert due_backups(estate, ledger) == ["tms"]
-    assert sorted(due_backups(estate, ledger, utcnow() + timedelta(days=1, minutes=1))) == ["erp", "tms"]
+    assert sorted(due_backups(estate, ledger, SYSTEM.now() + timedelta(days=1, minutes=1))) == ["erp", "tms"]

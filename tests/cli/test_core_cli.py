@@ -13,7 +13,8 @@ import yaml
 from typer.testing import CliRunner
 
 from opskeeper.cli.main import app
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.clock import SYSTEM
+from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import RunStatus, StepStatus
 from opskeeper.paths import EXAMPLE_ESTATE
@@ -31,7 +32,7 @@ def cli(*args: str) -> Any:
 def two_runs(opskeeper_home: Path) -> tuple[int, int]:
     led = Ledger.open()
     ok = ledger_runs.start_run(led, ledger_runs.NewRun("maintenance", "volga", "monthly", period="2026-11"))
-    t = utcnow()
+    t = SYSTEM.now()
     for name, status, code in (("health", StepStatus.OK, None), ("clean-temp", StepStatus.FAILED, 1)):
         ledger_runs.add_step(led, ok, StepRecord("monthly", name, "volga-tms-1", t, t + timedelta(seconds=1.5),
                                                  status, 1, code, f"{name} output | with a pipe"))  # fmt: skip

@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 from prefect.exceptions import CancelledRun, TerminationSignal
 
+from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Estate
 from opskeeper.drills.context import DrillRequest
 from opskeeper.drills.drive import Terminated, is_cancellation, run_drill
 from opskeeper.drills.errors import DrillCrashed
 from opskeeper.drills.freshness import due_drills
 from opskeeper.drills.runner import Hooks
-from opskeeper.ledger import Ledger, LedgerError, utcnow
+from opskeeper.ledger import Ledger, LedgerError
 from opskeeper.ledger.drills import Drill, DrillStatus, last_passes, list_items
 from opskeeper.reports import drill as report
 from tests.drills.conftest import ledger_breaking_scenario, variant
@@ -69,7 +70,7 @@ def test_crash_mid_recovery_is_an_error_with_cleanup_and_an_item(
         assert item.severity == "high" and item.owner == "duty-engineer"
         # an error never counts as a pass: the scenario stays due
         assert "data-corruption" not in last_passes(s, "hanhai")
-        due = due_drills(backed_up, lambda c: last_passes(s, c), utcnow(), customer="hanhai")
+        due = due_drills(backed_up, lambda c: last_passes(s, c), SYSTEM.now(), customer="hanhai")
     assert "data-corruption" in {f.scenario for f in due}
     built = report.build(ledger, 1)
     assert [p.status for p in built.trend] == ["error"]  # in the trend, as a failed point
@@ -109,11 +110,11 @@ def test_a_callers_own_cancellation() -> None:
 
 def test_error_is_never_fresh(example_estate: Estate, ledger: Ledger) -> None:
     """Only a pass resets the drill period: a newer error leaves the older pass as the last one."""
-    old = utcnow() - timedelta(days=400)
+    old = SYSTEM.now() - timedelta(days=400)
     with ledger.session() as s:
         s.add(Drill(scenario="data-corruption", customer_id="hanhai", system_id="erp", status="pass",
                     started_at=old))  # fmt: skip
         s.add(Drill(scenario="data-corruption", customer_id="hanhai", system_id="erp", status="error",
-                    started_at=utcnow()))  # fmt: skip
+                    started_at=SYSTEM.now()))  # fmt: skip
     with ledger.session() as s:
         assert last_passes(s, "hanhai") == {"data-corruption": old}

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from opskeeper.ledger import Ledger, heartbeat, utcnow
+from opskeeper.clock import SYSTEM
+from opskeeper.ledger import Ledger, heartbeat
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import Run, RunStatus
 
@@ -22,14 +23,14 @@ from opskeeper.ledger.core import Run, RunStatus
 WORKER = """
 import sys, time
 from datetime import timedelta
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs
 from opskeeper.ledger.core import Run
 ledger = Ledger.open()
 run_id = runs.start_run(ledger, runs.NewRun("maintenance", "volga", "monthly", period="2026-11"))
 with ledger.session() as s:
     run = s.get(Run, run_id)
-    run.owner, run.started_at = "worker-on-another-machine:4242", utcnow() - timedelta(hours=3)
+    run.owner, run.started_at = "worker-on-another-machine:4242", SYSTEM.now() - timedelta(hours=3)
 print(run_id, flush=True)
 time.sleep(600)
 """
@@ -59,7 +60,7 @@ def test_long_step_elsewhere_is_not_reaped_until_its_process_dies() -> None:
         first = _next_beat(ledger, run_id, None)
         _next_beat(ledger, run_id, first)  # it keeps beating
         # Three hours since it started and no step has ended, but it beats: not abandoned.
-        assert ledger_runs.reap_abandoned(ledger, utcnow()) == []
+        assert ledger_runs.reap_abandoned(ledger, SYSTEM.now()) == []
         assert ledger_runs.get_run(ledger, run_id).status == RunStatus.RUNNING  # type: ignore[union-attr]
     finally:
         worker.send_signal(signal.SIGKILL)

@@ -7,7 +7,8 @@ import socket
 import subprocess
 from datetime import timedelta
 
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.clock import SYSTEM
+from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import Run, RunStatus
 
@@ -15,7 +16,7 @@ from opskeeper.ledger.core import Run, RunStatus
 def _running(ledger: Ledger, pid: int, started_ago: timedelta) -> int:
     with ledger.session() as s:
         run = Run(kind="maintenance", customer_id="volga", cadence="monthly", status=RunStatus.RUNNING,
-                  started_at=utcnow() - started_ago, owner=f"{socket.gethostname()}:{pid}")  # fmt: skip
+                  started_at=SYSTEM.now() - started_ago, owner=f"{socket.gethostname()}:{pid}")  # fmt: skip
         s.add(run)
         s.flush()
         return run.id
@@ -30,7 +31,7 @@ def test_reaper_dead_and_recycled_pids() -> None:
         dead = _running(ledger, gone.pid, timedelta(minutes=1))
         recycled = _running(ledger, newer.pid, timedelta(minutes=1))
         alive = _running(ledger, os.getpid(), timedelta(seconds=0))
-        reaped = ledger_runs.reap_abandoned(ledger, utcnow())
+        reaped = ledger_runs.reap_abandoned(ledger, SYSTEM.now())
     finally:
         newer.kill()
         newer.wait()

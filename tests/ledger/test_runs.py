@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from opskeeper.checks.health import Sample
+from opskeeper.clock import SYSTEM
 from opskeeper.config.secrets import register_secret
-from opskeeper.ledger import Ledger, LedgerError, utcnow
+from opskeeper.ledger import Ledger, LedgerError
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.audit import AuditEntry
 from opskeeper.ledger.core import Run, RunStatus, StepStatus
@@ -20,7 +21,7 @@ MONTHLY = ledger_runs.NewRun("maintenance", "acme", "monthly", period="2026-11",
 
 def test_run_lifecycle_and_aware_times(ledger: Ledger) -> None:
     run_id = ledger_runs.start_run(ledger, MONTHLY)
-    t0 = utcnow()
+    t0 = SYSTEM.now()
     rec = StepRecord("monthly", "health", "acme-1", t0, t0 + timedelta(seconds=2), StepStatus.OK, 1, 0, "fine",
                      samples=(Sample("disk.used_pct", "/", 42.5, "%"), Sample("mem.used_pct", "", 61.0, "%")))  # fmt: skip
     ledger_runs.add_step(ledger, run_id, rec)
@@ -46,14 +47,14 @@ def test_period_queries(ledger: Ledger) -> None:
     assert not ledger_runs.succeeded_in_period(ledger, "maintenance", "acme", "monthly", "2026-11")
     skipped = ledger_runs.record_skipped(ledger, MONTHLY, RunStatus.SKIPPED_BLACKOUT, "blackout: month-end")
     assert not ledger_runs.attempted_since(
-        ledger, "maintenance", "acme", "monthly", utcnow() - timedelta(hours=1)
+        ledger, "maintenance", "acme", "monthly", SYSTEM.now() - timedelta(hours=1)
     )
     run_id = ledger_runs.start_run(ledger, MONTHLY)
     ledger_runs.finish_run(ledger, run_id, RunStatus.OK)
     assert ledger_runs.succeeded_in_period(ledger, "maintenance", "acme", "monthly", "2026-11")
     assert not ledger_runs.succeeded_in_period(ledger, "maintenance", "acme", "monthly", "2026-12")
     assert ledger_runs.attempted_since(
-        ledger, "maintenance", "acme", "monthly", utcnow() - timedelta(hours=1)
+        ledger, "maintenance", "acme", "monthly", SYSTEM.now() - timedelta(hours=1)
     )
     run = ledger_runs.get_run(ledger, skipped)
     assert run is not None and (run.status, run.reason) == ("skipped-blackout", "blackout: month-end")

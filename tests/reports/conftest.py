@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from opskeeper.checks.health import Sample
+from opskeeper.clock import FixedClock
 from opskeeper.config.estate import Estate
 from opskeeper.config.loader import load_estate
 from opskeeper.config.secrets import register_secret
 from opskeeper.ledger import Ledger
-from opskeeper.ledger import audit as ledger_audit
-from opskeeper.ledger import backup as ledger_backup
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.backup import SnapshotRecord, mark_verified, record_snapshot
 from opskeeper.ledger.core import RunStatus, StepStatus
@@ -45,14 +44,6 @@ class Filled:
     nov_run: int
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOV_RUN
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def estate() -> Estate:
     est = load_estate(EXAMPLE)
@@ -63,13 +54,11 @@ def estate() -> Estate:
 @pytest.fixture
 def filled(estate: Estate, monkeypatch: pytest.MonkeyPatch) -> Iterator[Filled]:
     register_secret(SECRET)
-    clock = Clock()
-    for module in (ledger_runs, ledger_audit, ledger_backup):  # runs, audit entries, verify times
-        monkeypatch.setattr(module, "utcnow", clock)
-    ledger = Ledger.open()
+    clock = FixedClock(NOV_RUN)  # runs, audit entries and verify times are stamped by the ledger's clock
+    ledger = Ledger.open(clock=clock)
     nov = _maintenance(ledger, clock, NOV_RUN, ok=False)
     dec = _maintenance(ledger, clock, DEC_RUN, ok=True)
-    clock.now = NOV_RUN + timedelta(days=2)
+    clock.set(NOV_RUN + timedelta(days=2))
     _backups(ledger)
     _security(ledger)
     _drill_and_items(ledger)
@@ -80,8 +69,8 @@ def filled(estate: Estate, monkeypatch: pytest.MonkeyPatch) -> Iterator[Filled]:
     yield Filled(estate, ledger, dec, nov)
 
 
-def _maintenance(ledger: Ledger, clock: Clock, at: datetime, *, ok: bool) -> int:
-    clock.now = at
+def _maintenance(ledger: Ledger, clock: FixedClock, at: datetime, *, ok: bool) -> int:
+    clock.set(at)
     period = f"{at + timedelta(hours=8):%Y-%m}"
     run_id = ledger_runs.start_run(
         ledger, ledger_runs.NewRun("maintenance", "hanhai", "monthly", period=period)
@@ -97,7 +86,7 @@ def _maintenance(ledger: Ledger, clock: Clock, at: datetime, *, ok: bool) -> int
             "monthly", "db.optimise", "hanhai-erp-1", at, step_end, StepStatus.FAILED, exit_code=1,
             output=f"connecting with password {SECRET}\nvacuum failed on {PRIVATE}: disk full",
         ))  # fmt: skip
-    clock.now = at + timedelta(minutes=10)
+    clock.set(at + timedelta(minutes=10))
     status = RunStatus.OK if ok else RunStatus.FAILED
     ledger_runs.finish_run(ledger, run_id, status, None if ok else f"1 step failed (token {SECRET})")
     return run_id

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from opskeeper.backup.ops import backup_system
 from opskeeper.backup.record import record_backup_run
-from opskeeper.ledger import utcnow
+from opskeeper.clock import SYSTEM
 from opskeeper.reports import evidence, monthly
 from tests.test_maintenance import VOLGA_OPEN, Env, example_estate
 
@@ -16,7 +16,7 @@ def test_report_of_a_real_monthly_run_and_backup(tmp_path: Path, opskeeper_home:
     env = Env(example_estate(tmp_path, opskeeper_home))
     res = env.run("volga", VOLGA_OPEN)  # Sunday 04:00 MSK: inside volga's window
     customer = env.estate.customer("volga")
-    started = utcnow()
+    started = SYSTEM.now()
     outcomes = backup_system(env.estate, customer, customer.system("tms"))
     record_backup_run(env.ledger, "volga", "tms", outcomes, started_at=started)
 

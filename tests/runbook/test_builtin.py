@@ -17,9 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Estate, Optimisation, Service
 from opskeeper.config.loader import load_estate
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import HealthSample
 from opskeeper.remote.local import LocalExecutor
 from opskeeper.runbook import actions
@@ -37,7 +38,7 @@ def act(estate: Estate, name: str, params: dict[str, Any] | None = None, ledger:
     customer = estate.customers[0]
     system = customer.systems[0].model_copy(update=system_update)
     ctx = actions.ActionContext(LocalExecutor("acme-app-1"), estate, customer, system, system.hosts[0], params or {},
-                                timeout=60, sudo=False, now=utcnow(), ledger=ledger)  # fmt: skip
+                                timeout=60, sudo=False, now=SYSTEM.now(), ledger=ledger)  # fmt: skip
     return actions.get(name)(ctx)
 
 
@@ -122,7 +123,7 @@ def test_certificates_near_expiry(estate: Estate, tmp_path: Path) -> None:
 
 def test_annual_assessment_forecasts_disk(estate: Estate, opskeeper_home: Path) -> None:
     led = Ledger.open()
-    now = utcnow()
+    now = SYSTEM.now()
     with led.session() as s:
         for month in range(12):  # / grows 2 points a month; /data is flat
             at = now - dt.timedelta(days=30 * (11 - month))

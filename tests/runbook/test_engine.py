@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Estate, Host
 from opskeeper.config.loader import load_estate
 from opskeeper.config.runbook import Step
 from opskeeper.config.secrets import REDACTED, register_secret
-from opskeeper.ledger import utcnow
 from opskeeper.ledger.core import StepStatus
 from opskeeper.remote.local import LocalExecutor
 from opskeeper.runbook import actions
@@ -33,7 +33,7 @@ def run_steps(
 ) -> list[StepRecord]:
     customer = estate.customers[0]
     system = customer.systems[0]
-    target = HostTarget(estate, customer, system, system.hosts[0], LocalExecutor("acme-app-1"), utcnow(),
+    target = HostTarget(estate, customer, system, system.hosts[0], LocalExecutor("acme-app-1"), SYSTEM.now(),
                         extra=extra)  # fmt: skip
     seen: list[StepRecord] = []
     records = HostRun(target, gate, seen.append).run([("test", Step.model_validate(s)) for s in steps])
@@ -255,7 +255,7 @@ def test_sudo_only_where_the_estate_allows_it_also_in_rollbacks(estate: Estate) 
     remote = Host(name="remote-1", address="192.0.2.1", user="ops", key="env:K", host_key="ssh-ed25519 AAAA",
                   sudo=False)  # fmt: skip
     ex = _Recording()
-    target = HostTarget(estate, customer, system, remote, ex, utcnow())
+    target = HostTarget(estate, customer, system, remote, ex, SYSTEM.now())
     steps = [Step.model_validate(s) for s in (
         {"name": "a", "run": "true", "sudo": True, "rollback": "echo undo-a"},
         {"name": "b", "run": "false", "sudo": True, "on_failure": "rollback", "rollback": "echo undo-b"},
@@ -295,7 +295,7 @@ def test_secrets_are_redacted_from_action_details(estate: Estate) -> None:
 def test_gated_step_stops_when_the_window_closes_or_a_blackout_begins(estate: Estate, out: Path) -> None:
     """The run started in its window (window_open); before each gated step the calendar is read again."""
     customer = estate.customers[0]
-    today = utcnow().date()
+    today = SYSTEM.now().date()
     steps = [
         {"name": "check", "run": "true"},
         {"name": "clean", "run": f"touch {out}/cleaned", "destructive": True},

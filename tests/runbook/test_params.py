@@ -12,10 +12,10 @@ from pydantic import Field
 from typer.testing import CliRunner
 
 from opskeeper.cli.main import app
+from opskeeper.clock import SYSTEM
 from opskeeper.config.loader import YamlDoc, load_estate
 from opskeeper.config.runbook import Step, load_runbooks
 from opskeeper.drills import scenarios
-from opskeeper.ledger import utcnow
 from opskeeper.ledger.core import StepStatus
 from opskeeper.paths import RUNBOOKS_DIR
 from opskeeper.remote.local import LocalExecutor
@@ -103,7 +103,7 @@ def _ctx(given: dict[str, Any]) -> actions.ActionContext:
     customer = estate.customers[0]
     system = customer.systems[0]
     return actions.ActionContext(LocalExecutor("acme-app-1"), estate, customer, system, system.hosts[0], given,
-                                 timeout=10, sudo=False, now=utcnow())  # fmt: skip
+                                 timeout=10, sudo=False, now=SYSTEM.now())  # fmt: skip
 
 
 def test_actions_read_parameters_through_the_declaration() -> None:
@@ -131,7 +131,7 @@ def test_bad_parameters_are_a_recorded_step_error() -> None:
     estate = load_estate(ESTATE)
     customer = estate.customers[0]
     system = customer.systems[0]
-    target = HostTarget(estate, customer, system, system.hosts[0], LocalExecutor("acme-app-1"), utcnow())
+    target = HostTarget(estate, customer, system, system.hosts[0], LocalExecutor("acme-app-1"), SYSTEM.now())
     step = Step.model_validate({"name": "p", "action": "test.params", "with": {"dataset": "d", "cuont": 3}})
     [rec] = HostRun(target, Gate(window_open=True), lambda r: None).run([("test", step)])
     assert rec.status is StepStatus.ERROR

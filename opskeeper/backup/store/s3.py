@@ -12,7 +12,7 @@ import io
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
@@ -29,6 +29,7 @@ from opskeeper.backup.store.interface import (
     ObjectRetained,
     StoreError,
 )
+from opskeeper.clock import SYSTEM
 from opskeeper.config.backup import S3Target
 
 MAX_PARTS = 10_000
@@ -125,7 +126,7 @@ class S3Store(BackupStore):
     def _lock_args(self, retain: bool) -> dict[str, object]:
         if not retain or self.s.lock_mode is None or self.s.lock_days <= 0:
             return {}
-        until = datetime.now(UTC) + timedelta(days=self.s.lock_days)
+        until = SYSTEM.now() + timedelta(days=self.s.lock_days)  # S3 holds it by its own real clock
         return {"ObjectLockMode": self.s.lock_mode.value, "ObjectLockRetainUntilDate": until}
 
     def put(self, name: str, data: bytes, *, retain: bool = True) -> None:
@@ -183,7 +184,7 @@ class S3Store(BackupStore):
     def delete(self, name: str) -> None:
         key = self._key(name)
         until = self.retained_until(name)
-        if until is not None and until > datetime.now(UTC):
+        if until is not None and until > SYSTEM.now():
             raise ObjectRetained(f"{name} in {self.location} is retained until {until.isoformat()}")
         if self.s.lock_mode is not None:
             # A versioned (Object Lock) bucket keeps old versions: remove every version, not just hide it.
@@ -232,7 +233,7 @@ class S3Store(BackupStore):
         return until if isinstance(until, datetime) else None
 
     def cleanup_incomplete(self, older_than_s: float) -> int:
-        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        cutoff = SYSTEM.now() - timedelta(seconds=older_than_s)  # the store's object times are real
         resp = self._call(
             "list uploads under",
             self.prefix or "/",

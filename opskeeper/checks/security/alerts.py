@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from opskeeper.checks.security.lifecycle import FindingRef, ScanDiff
 from opskeeper.checks.security.model import Severity
@@ -81,7 +80,7 @@ def _title(alert: Alert) -> Localized:
 
 
 def _mark_notified(ledger: Ledger, ids: list[int]) -> None:
-    now = datetime.now(UTC)
+    now = ledger.now()
     with ledger.session() as s:
         for fid in ids:
             f = s.get(Finding, fid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from opskeeper.checks.security.collect import collect
 from opskeeper.checks.security.model import (
@@ -15,6 +15,7 @@ from opskeeper.checks.security.model import (
     ScanTarget,
 )
 from opskeeper.checks.security.registry import Check, all_checks, needed_sections
+from opskeeper.clock import AnchoredClock
 from opskeeper.remote.interface import Executor
 
 
@@ -35,7 +36,7 @@ class HostScan:
         results = tuple(
             CheckResult(c.meta, error=f"host not scanned: {error}") for c in enabled_checks(target)
         )
-        return cls(target, now, _now(), results, {}, error=error)
+        return cls(target, now, now, results, {}, error=error)
 
     @property
     def score(self) -> float | None:
@@ -74,6 +75,7 @@ def scan_host(
     baseline: Mapping[str, str],
 ) -> HostScan:
     """Collect and evaluate. Collection failures become a HostScan whose checks all did not run."""
+    clock = AnchoredClock(now)  # the scan ends at its start plus the real time it took
     checks = enabled_checks(target)
     try:
         facts = collect(executor, target, needed_sections(checks), sudo=sudo)
@@ -84,8 +86,5 @@ def scan_host(
     sect = facts.sections.get("integrity")
     if sect is not None and sect.ok:
         hashes = sect.data["hashes"]
-    return HostScan(target, now, _now(), results, hashes)
+    return HostScan(target, now, clock.now(), results, hashes)
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)

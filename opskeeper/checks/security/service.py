@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -85,7 +85,7 @@ def scan_job(ledger: Ledger, job: HostJob, connector: ExecutorFactory | None = N
     """Collect and judge one host (no ledger writes: safe to run in parallel)."""
     with ledger.session() as s:
         known = baseline(s, job.host.name)
-    now = datetime.now(UTC)
+    now = ledger.now()
     try:
         executor = connector(job.host) if connector else connect(job.host, ledger)
     except Exception as e:  # noqa: BLE001 - a host we cannot even connect to is a failed scan, not a crash
@@ -121,7 +121,7 @@ def finish_run(ledger: Ledger, report: ScanReport) -> None:
     with ledger.session() as s:
         run = s.get(Run, report.run_id)
         if run is not None:
-            run.status, run.ended_at = report.status, datetime.now(UTC)
+            run.status, run.ended_at = report.status, ledger.now()
             run.summary = {"hosts": len(report.diffs), **totals}
             run.reason = report.error
 
@@ -168,7 +168,7 @@ def rebaseline(
         raise ScanError(f"{host_name}: cannot hash the integrity paths: {sect.error}")
     hashes = dict(sect.data["hashes"])
     with ledger.session() as s:
-        n = record_baseline(s, host_name, hashes, datetime.now(UTC), replace=True)
+        n = record_baseline(s, host_name, hashes, ledger.now(), replace=True)
     ledger.audit(by, "security.rebaseline", host_name, {"files": n})
     return n
 
