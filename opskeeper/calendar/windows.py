@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
-from dateutil.rrule import rruleset, rrulestr
-
 from opskeeper.calendar.intervals import (
-    CalendarError,
     Interval,
-    days_between,
     local_date,
     local_midnight,
     localize,
@@ -21,13 +18,11 @@ from opskeeper.calendar.intervals import (
     subtract,
     utc,
 )
+from opskeeper.calendar.recurrence import year_occurrences
 from opskeeper.config.estate import Blackout, Customer, MaintenanceWindow
 
 WINDOW_REASON = "maintenance window"
 DEFAULT_HORIZON = timedelta(days=400)
-# An RRULE without its own DTSTART is anchored here (local midnight), so INTERVAL>1 and
-# weekly rules without BYDAY are stable from one call to the next instead of depending on "now".
-RRULE_ANCHOR = datetime(2020, 1, 1)
 
 
 def window_occurrences(window: MaintenanceWindow, tz: str, start: datetime, end: datetime) -> list[Interval]:
@@ -38,38 +33,32 @@ def window_occurrences(window: MaintenanceWindow, tz: str, start: datetime, end:
     night ends at a wall-clock time one hour earlier than usual. Occurrences are not clipped.
     """
     start, end = utc(start), utc(end)
-    weekdays = {d.number for d in window.days}
-    found = []
     # A window lasts at most 24 h, so one started the local day before may still be running.
-    for day in days_between(start, end, tz, pad_before=1):
-        if day.weekday() not in weekdays:
-            continue
-        begin = localize(day, window.start, tz)
-        occurrence = Interval(begin, begin + window.duration, WINDOW_REASON)
-        if occurrence.overlaps_range(start, end):
-            found.append(occurrence)
+    first, last = local_date(start, tz) - timedelta(days=1), local_date(end, tz)
+    key = (frozenset(d.number for d in window.days), window.start, window.duration, tz)
+    found = []
+    for year in range(first.year, last.year + 1):
+        days, occurrences = _window_year(*key, year)
+        for occurrence in occurrences[bisect_left(days, first) : bisect_right(days, last)]:
+            if occurrence.overlaps_range(start, end):
+                found.append(occurrence)
     return merge(found)
 
 
-@lru_cache(maxsize=128)
-def _parse_rrule(rule: str) -> rruleset:
-    try:
-        return rrulestr(rule, dtstart=RRULE_ANCHOR, forceset=True)
-    except (ValueError, TypeError) as e:
-        raise CalendarError(f"invalid blackout rrule {rule!r}: {e}") from e
-
-
-def _rrule_days(rule: str, first: date, last: date) -> list[date]:
-    lo = datetime.combine(first, time(0, 0))
-    hi = datetime.combine(last, time(0, 0))
-    try:
-        found = _parse_rrule(rule).between(lo, hi, inc=True)
-    except TypeError as e:  # aware DTSTART (TZID=... or a trailing Z) cannot compare with local dates
-        raise CalendarError(
-            f"blackout rrule {rule!r}: give DTSTART as a local time without TZID or 'Z'; "
-            "blackouts are read in the customer's zone"
-        ) from e
-    return [occ.date() for occ in found]
+@lru_cache(maxsize=4096)
+def _window_year(
+    weekdays: frozenset[int], begins: time, length: timedelta, tz: str, year: int
+) -> tuple[tuple[date, ...], tuple[Interval, ...]]:
+    """The window's occurrences starting on the local days of ``year``, and those days (for bisecting)."""
+    days, occurrences = [], []
+    day = date(year, 1, 1)
+    while day.year == year:
+        if day.weekday() in weekdays:
+            begin = localize(day, begins, tz)
+            days.append(day)
+            occurrences.append(Interval(begin, begin + length, WINDOW_REASON))
+        day += timedelta(days=1)
+    return tuple(days), tuple(occurrences)
 
 
 def _day_span(day: date, length: timedelta, tz: str) -> tuple[datetime, datetime]:
@@ -85,14 +74,28 @@ def _one_blackout(blackout: Blackout, tz: str, start: datetime, end: datetime) -
         assert blackout.duration is not None  # the model requires it with an rrule
         lookback = blackout.duration.days + 1
         first = local_date(start, tz) - timedelta(days=lookback)
-        days = _rrule_days(blackout.rrule, first, local_date(end, tz) + timedelta(days=1))
-        spans = [_day_span(d, blackout.duration, tz) for d in days]
+        last = local_date(end, tz) + timedelta(days=1)
+        # Occurrences from ``first`` 00:00 to ``last`` 00:00, both included (local, naive).
+        lo, hi = datetime.combine(first, time(0, 0)), datetime.combine(last, time(0, 0))
+        found: list[Interval] = []
+        for year in range(first.year, last.year + 1):
+            occs, spans = _rrule_year(blackout.rrule, blackout.duration, blackout.reason, tz, year)
+            found += spans[bisect_left(occs, lo) : bisect_right(occs, hi)]
     else:
         assert blackout.start is not None and blackout.end is not None
         # Inclusive end date: the blackout lasts until midnight after its last day.
-        spans = [(local_midnight(blackout.start, tz), local_midnight(blackout.end + timedelta(days=1), tz))]
-    found = [Interval(b, e, blackout.reason) for b, e in spans]
+        begin = local_midnight(blackout.start, tz)
+        found = [Interval(begin, local_midnight(blackout.end + timedelta(days=1), tz), blackout.reason)]
     return [iv for iv in found if iv.overlaps_range(start, end)]
+
+
+@lru_cache(maxsize=16384)
+def _rrule_year(
+    rule: str, length: timedelta, reason: str, tz: str, year: int
+) -> tuple[tuple[datetime, ...], tuple[Interval, ...]]:
+    """The recurrence's occurrences in ``year`` (local, naive) and the blackout each one starts."""
+    occs = year_occurrences(rule, year)
+    return occs, tuple(Interval(*_day_span(o.date(), length, tz), reason) for o in occs)
 
 
 def blackout_intervals(
