@@ -1,4 +1,11 @@
-"""Maintenance windows and blackouts in the customer's zone, and what is left open between them."""
+"""Maintenance windows and blackouts in the customer's zone, and what is left open between them.
+
+The tick asks for whole periods (up to a year) of every cadence of every customer, every five minutes.
+So what depends only on the calendar is computed once per local year and kept in bounded caches,
+keyed by the values that decide it (the window's days, start and length, each blackout's fields,
+the zone): window occurrences, blackout occurrences, and each occurrence's status. A query filters
+those; it never expands a recurrence from its anchor again. Results are the same as computing afresh
+(``tests/calendar/test_cache_equivalence.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from typing import NamedTuple
 
 from opskeeper.calendar.intervals import (
     Interval,
@@ -25,6 +33,29 @@ WINDOW_REASON = "maintenance window"
 DEFAULT_HORIZON = timedelta(days=400)
 
 
+class _WindowKey(NamedTuple):
+    weekdays: frozenset[int]
+    start: time
+    duration: timedelta
+    tz: str
+
+
+class _BlackoutKey(NamedTuple):
+    reason: str
+    rrule: str | None
+    duration: timedelta | None
+    start: date | None
+    end: date | None
+
+
+def _window_key(window: MaintenanceWindow, tz: str) -> _WindowKey:
+    return _WindowKey(frozenset(d.number for d in window.days), window.start, window.duration, tz)
+
+
+def _blackout_key(b: Blackout) -> _BlackoutKey:
+    return _BlackoutKey(b.reason, b.rrule, b.duration, b.start, b.end)
+
+
 def window_occurrences(window: MaintenanceWindow, tz: str, start: datetime, end: datetime) -> list[Interval]:
     """Weekly occurrences of ``window`` in ``tz`` that overlap [start, end), merged, in UTC.
 
@@ -33,30 +64,32 @@ def window_occurrences(window: MaintenanceWindow, tz: str, start: datetime, end:
     night ends at a wall-clock time one hour earlier than usual. Occurrences are not clipped.
     """
     start, end = utc(start), utc(end)
+    return merge(_raw_windows(_window_key(window, tz), start, end))
+
+
+def _raw_windows(key: _WindowKey, start: datetime, end: datetime) -> list[Interval]:
+    """Occurrences overlapping [start, end) (UTC), not merged, in order."""
     # A window lasts at most 24 h, so one started the local day before may still be running.
-    first, last = local_date(start, tz) - timedelta(days=1), local_date(end, tz)
-    key = (frozenset(d.number for d in window.days), window.start, window.duration, tz)
+    first, last = local_date(start, key.tz) - timedelta(days=1), local_date(end, key.tz)
     found = []
     for year in range(first.year, last.year + 1):
-        days, occurrences = _window_year(*key, year)
+        days, occurrences = _window_year(key, year)
         for occurrence in occurrences[bisect_left(days, first) : bisect_right(days, last)]:
             if occurrence.overlaps_range(start, end):
                 found.append(occurrence)
-    return merge(found)
+    return found
 
 
 @lru_cache(maxsize=4096)
-def _window_year(
-    weekdays: frozenset[int], begins: time, length: timedelta, tz: str, year: int
-) -> tuple[tuple[date, ...], tuple[Interval, ...]]:
+def _window_year(key: _WindowKey, year: int) -> tuple[tuple[date, ...], tuple[Interval, ...]]:
     """The window's occurrences starting on the local days of ``year``, and those days (for bisecting)."""
     days, occurrences = [], []
     day = date(year, 1, 1)
     while day.year == year:
-        if day.weekday() in weekdays:
-            begin = localize(day, begins, tz)
+        if day.weekday() in key.weekdays:
+            begin = localize(day, key.start, key.tz)
             days.append(day)
-            occurrences.append(Interval(begin, begin + length, WINDOW_REASON))
+            occurrences.append(Interval(begin, begin + key.duration, WINDOW_REASON))
         day += timedelta(days=1)
     return tuple(days), tuple(occurrences)
 
@@ -69,23 +102,25 @@ def _day_span(day: date, length: timedelta, tz: str) -> tuple[datetime, datetime
     return begin, whole + (length - timedelta(days=length.days))
 
 
-def _one_blackout(blackout: Blackout, tz: str, start: datetime, end: datetime) -> list[Interval]:
-    if blackout.rrule:
-        assert blackout.duration is not None  # the model requires it with an rrule
-        lookback = blackout.duration.days + 1
-        first = local_date(start, tz) - timedelta(days=lookback)
+def _one_blackout(b: _BlackoutKey, tz: str, start: datetime, end: datetime) -> list[Interval]:
+    """Occurrences of one blackout overlapping [start, end) (UTC), in order."""
+    if b.rrule:
+        assert b.duration is not None  # the model requires it with an rrule
+        # An occurrence that began up to its length (whole days) before ``start`` may still run.
+        first = local_date(start, tz) - timedelta(days=b.duration.days + 1)
         last = local_date(end, tz) + timedelta(days=1)
         # Occurrences from ``first`` 00:00 to ``last`` 00:00, both included (local, naive).
         lo, hi = datetime.combine(first, time(0, 0)), datetime.combine(last, time(0, 0))
         found: list[Interval] = []
         for year in range(first.year, last.year + 1):
-            occs, spans = _rrule_year(blackout.rrule, blackout.duration, blackout.reason, tz, year)
+            occs, spans = _rrule_year(b.rrule, b.duration, b.reason, tz, year)
             found += spans[bisect_left(occs, lo) : bisect_right(occs, hi)]
     else:
-        assert blackout.start is not None and blackout.end is not None
+        assert b.start is not None and b.end is not None
         # Inclusive end date: the blackout lasts until midnight after its last day.
-        begin = local_midnight(blackout.start, tz)
-        found = [Interval(begin, local_midnight(blackout.end + timedelta(days=1), tz), blackout.reason)]
+        found = [
+            Interval(local_midnight(b.start, tz), local_midnight(b.end + timedelta(days=1), tz), b.reason)
+        ]
     return [iv for iv in found if iv.overlaps_range(start, end)]
 
 
@@ -98,23 +133,26 @@ def _rrule_year(
     return occs, tuple(Interval(*_day_span(o.date(), length, tz), reason) for o in occs)
 
 
+def _blackouts(keys: Sequence[_BlackoutKey], tz: str, start: datetime, end: datetime) -> list[Interval]:
+    out: list[Interval] = []
+    for b in keys:
+        out.extend(_one_blackout(b, tz, start, end))
+    return sorted(out, key=lambda iv: (iv.start, iv.end, iv.reason))
+
+
 def blackout_intervals(
     blackouts: Sequence[Blackout], tz: str, start: datetime, end: datetime
 ) -> list[Interval]:
     """Every blackout occurrence overlapping [start, end) in ``tz``, sorted, not merged (each keeps
     its own reason), not clipped."""
-    start, end = utc(start), utc(end)
-    out: list[Interval] = []
-    for b in blackouts:
-        out.extend(_one_blackout(b, tz, start, end))
-    return sorted(out, key=lambda iv: (iv.start, iv.end, iv.reason))
+    return _blackouts([_blackout_key(b) for b in blackouts], tz, utc(start), utc(end))
 
 
 def blackout_at(blackouts: Sequence[Blackout], tz: str, at: datetime) -> Blackout | None:
     """The first blackout (in config order) in force at ``at``, or None."""
     at = utc(at)
     for b in blackouts:
-        if any(iv.contains(at) for iv in _one_blackout(b, tz, at, at + timedelta(seconds=1))):
+        if any(iv.contains(at) for iv in _one_blackout(_blackout_key(b), tz, at, at + timedelta(seconds=1))):
             return b
     return None
 
@@ -144,19 +182,42 @@ class WindowOccurrence:
         return list(dict.fromkeys(iv.reason for iv in self.blocked_by))
 
 
+def _occurrence(window: Interval, blackouts: Sequence[Interval]) -> WindowOccurrence:
+    hits = tuple(b for b in blackouts if b.overlaps(window))
+    return WindowOccurrence(window, tuple(subtract(window, hits)), hits)
+
+
+@lru_cache(maxsize=8192)
+def _status_year(
+    window: _WindowKey, blackouts: tuple[_BlackoutKey, ...], year: int
+) -> tuple[tuple[date, ...], tuple[WindowOccurrence, ...]]:
+    """Each (unmerged) window occurrence starting in local ``year``, with what the blackouts left of it."""
+    days, occurrences = _window_year(window, year)
+    return days, tuple(_occurrence(w, _blackouts(blackouts, window.tz, w.start, w.end)) for w in occurrences)
+
+
 def window_status(customer: Customer, start: datetime, end: datetime) -> list[WindowOccurrence]:
     """The customer's window occurrences overlapping [start, end), each with its open parts and the
     blackouts that removed or cut it."""
+    start, end = utc(start), utc(end)
     tz = customer.timezone
-    windows = window_occurrences(customer.maintenance_window, tz, start, end)
-    if not windows:
-        return []
-    blackouts = blackout_intervals(customer.blackouts, tz, windows[0].start, windows[-1].end)
-    out = []
-    for w in windows:
-        hits = tuple(b for b in blackouts if b.overlaps(w))
-        out.append(WindowOccurrence(w, tuple(subtract(w, hits)), hits))
-    return out
+    key = _window_key(customer.maintenance_window, tz)
+    blackouts = tuple(_blackout_key(b) for b in customer.blackouts)
+    first, last = local_date(start, tz) - timedelta(days=1), local_date(end, tz)
+    found: list[WindowOccurrence] = []
+    for year in range(first.year, last.year + 1):
+        days, occurrences = _status_year(key, blackouts, year)
+        found += [
+            occ
+            for occ in occurrences[bisect_left(days, first) : bisect_right(days, last)]
+            if occ.window.overlaps_range(start, end)
+        ]
+    windows = merge(occ.window for occ in found)
+    if windows == [occ.window for occ in found]:
+        return found
+    # Occurrences that touch (24 h windows on consecutive days) are one window: judge it afresh.
+    cuts = _blackouts(blackouts, tz, windows[0].start, windows[-1].end)
+    return [_occurrence(w, cuts) for w in windows]
 
 
 def open_windows(customer: Customer, start: datetime, end: datetime) -> list[Interval]:

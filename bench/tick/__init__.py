@@ -1,0 +1,1 @@
+"""Tick benchmark: ms per customer per tick of the real tick decision (``opskeeper.scheduling.plan_tick``)."""
