@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check opskeeper flows tasks deployments tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP) bench-fanout bench-backup
+bench: $(STAMP) bench-fanout bench-backup bench-tick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
