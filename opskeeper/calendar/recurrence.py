@@ -24,9 +24,7 @@ from opskeeper.calendar.intervals import CalendarError
 
 RRULE_ANCHOR = datetime(2020, 1, 1)
 
-_ZONED_DTSTART = (
-    "give DTSTART as a local time without TZID or 'Z'; blackouts are read in the customer's zone"
-)
+_ZONED_DTSTART = "give DTSTART as a local time without TZID or 'Z'; blackouts are read in the customer's zone"
 
 
 @lru_cache(maxsize=512)

@@ -50,8 +50,8 @@ def inventory_packages(ctx: ActionContext) -> ActionOutcome:
 
 
 _CERTS = r"""
-import json, os, ssl, sys, time, tempfile
-paths, warn_days = json.loads(sys.argv[1]), float(sys.argv[2])
+import json, os, ssl, sys
+paths, warn_days, now = json.loads(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 out = []
 def decode(path):
     try:
@@ -68,7 +68,7 @@ for root in paths:
         info = decode(f)
         if not info or "notAfter" not in info:
             continue
-        left = (ssl.cert_time_to_seconds(info["notAfter"]) - time.time()) / 86400
+        left = (ssl.cert_time_to_seconds(info["notAfter"]) - now) / 86400
         subject = ",".join("=".join(x) for rdn in info.get("subject", ()) for x in rdn)
         out.append({"path": f, "subject": subject, "not_after": info["notAfter"], "days_left": round(left, 1)})
 print(json.dumps(out))
@@ -76,8 +76,10 @@ print(json.dumps(out))
 
 
 class CertsParams(ActionParams):
-    paths: list[str] = Field(default_factory=lambda: ["/etc/ssl/private"],
-                             description="certificate files, or directories searched for .pem/.crt/.cer/.cert")
+    paths: list[str] = Field(
+        default_factory=lambda: ["/etc/ssl/private"],
+        description="certificate files, or directories searched for .pem/.crt/.cer/.cert",
+    )
     warn_days: float = Field(30, ge=0, description="report certificates that expire within this many days")
 
 
@@ -86,7 +88,9 @@ def certs_expiry(ctx: ActionContext) -> ActionOutcome:
     """Certificates on disk under the given paths that expire within ``warn_days``."""
     p = CertsParams.of(ctx)
     paths, warn_days = p.paths, p.warn_days
-    res = ctx.executor.run(["python3", "-c", _CERTS, json.dumps(paths), str(warn_days)], timeout=ctx.timeout)
+    # Days left are counted from the run's time, not the host's clock (a run made "at" a date, a skewed host).
+    argv = ["python3", "-c", _CERTS, json.dumps(paths), str(warn_days), str(ctx.now.timestamp())]
+    res = ctx.executor.run(argv, timeout=ctx.timeout)
     if res.exit_code != 0:
         return ActionOutcome(
             False, f"certificate scan failed: {res.stderr.strip()[-300:]}", exit_code=res.exit_code
@@ -110,49 +114,85 @@ def _trend(points: list[tuple[float, float]]) -> float:
 class AssessmentParams(ActionParams):
     horizon_days: int = Field(365, ge=1, description="days of health samples the trends are drawn from")
     disk_limit_pct: float = Field(90, gt=0, le=100, description="used disk (%) the forecast counts days to")
+    min_history_days: float = Field(
+        30,
+        gt=0,
+        description="a trend needs samples spanning at least this many days; less is 'not enough history'",
+    )
+
+
+_METRICS = ("disk.used_pct", "mem.used_pct", "load.5_per_cpu", "inodes.used_pct")
+_ALARM_DAYS = 90  # a filesystem forecast to fill within this many days fails the assessment
+
+
+def _span(days: float) -> str:
+    if days < 1 / 24:
+        return f"{days * 1440:.0f} min"
+    return f"{days * 24:.1f} h" if days < 2 else f"{days:.0f} days"
+
+
+def _assess(
+    metric: str, subject: str, pts: list[tuple[float, float]], p: AssessmentParams
+) -> tuple[dict, str]:
+    """One series' trend and forecast (the detail item and its line); none from too short a history."""
+    span, first, last = pts[-1][0] - pts[0][0], pts[0][1], pts[-1][1]
+    enough = len(pts) >= 2 and span >= p.min_history_days
+    slope = _trend(pts) if enough else 0.0
+    item = {"metric": metric, "subject": subject, "samples": len(pts), "span_days": round(span, 3),
+            "enough_history": enough, "first": first, "last": last, "min": min(v for _, v in pts),
+            "max": max(v for _, v in pts), "per_30_days": round(slope * 30, 3) if enough else None,
+            "days_to_limit": None}  # fmt: skip
+    name = f"{metric} {subject}".strip()
+    if not enough:
+        why = f"not enough history for a trend (needs {p.min_history_days:g} days)"
+        return item, f"{name}: {first:g} -> {last:g} over {len(pts)} samples in {_span(span)}: {why}"
+    if metric == "disk.used_pct" and slope > 0 and last < p.disk_limit_pct:
+        item["days_to_limit"] = round((p.disk_limit_pct - last) / slope)
+    forecast = (
+        f", reaches {p.disk_limit_pct:g}% in ~{item['days_to_limit']} days" if item["days_to_limit"] else ""
+    )
+    line = f"{name}: {first:g} -> {last:g} over {len(pts)} samples ({item['per_30_days']:+g}/30d){forecast}"
+    return item, line
 
 
 @register("assessment.annual", AssessmentParams)
 def assessment_annual(ctx: ActionContext) -> ActionOutcome:
-    """Growth and forecast of disk, memory and load from a year of this host's health samples."""
+    """Growth and forecast of disk, memory and load from a year of this host's health samples.
+
+    A series whose samples span less than ``min_history_days`` gets no trend and no forecast (two
+    samples minutes apart say nothing about a year); with no series long enough the assessment is
+    "not enough history", which is a result, not a failure.
+    """
     if ctx.ledger is None:
         return ActionOutcome(False, "no ledger: the assessment needs recorded health samples")
     p = AssessmentParams.of(ctx)
     since = ctx.now - timedelta(days=p.horizon_days)
-    limit = p.disk_limit_pct
-    metrics = ("disk.used_pct", "mem.used_pct", "load.5_per_cpu", "inodes.used_pct")
     with ctx.ledger.session() as s:
         rows = s.execute(
             select(HealthSample.metric, HealthSample.subject, HealthSample.taken_at, HealthSample.value)
             .where(HealthSample.host == ctx.host.name, HealthSample.taken_at >= since,
-                   HealthSample.metric.in_(metrics))
+                   HealthSample.taken_at <= ctx.now, HealthSample.metric.in_(_METRICS))
             .order_by(HealthSample.taken_at)
         ).all()  # fmt: skip
     series: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for metric, subject, at, value in rows:
         series.setdefault((metric, subject), []).append(((at - since).total_seconds() / 86400, value))
-    lines, detail = [], []
-    for (metric, subject), pts in sorted(series.items()):
-        slope = _trend(pts) if len(pts) >= 2 else 0.0
-        last = pts[-1][1]
-        item = {"metric": metric, "subject": subject, "samples": len(pts), "first": pts[0][1], "last": last,
-                "min": min(p[1] for p in pts), "max": max(p[1] for p in pts),
-                "per_30_days": round(slope * 30, 3), "days_to_limit": None}  # fmt: skip
-        if metric == "disk.used_pct" and slope > 0 and last < limit:
-            item["days_to_limit"] = round((limit - last) / slope)
-        detail.append(item)
-        forecast = f", reaches {limit:g}% in ~{item['days_to_limit']} days" if item["days_to_limit"] else ""
-        name = f"{metric} {subject}".strip()
-        lines.append(
-            f"{name}: {item['first']:g} -> {last:g} over {len(pts)} samples ({item['per_30_days']:+g}/30d){forecast}"
-        )
-    if len(rows) < 2:
+    assessed = [_assess(metric, subject, pts, p) for (metric, subject), pts in sorted(series.items())]
+    detail = [item for item, _ in assessed]
+    lines = [line for _, line in assessed]
+    if not any(item["enough_history"] for item in detail):
+        longest = max((item["span_days"] for item in detail), default=0.0)
         lines.insert(
-            0, f"insufficient history: {len(rows)} samples in the last year; trends need two or more"
+            0,
+            f"not enough history: {len(rows)} samples spanning {_span(longest)} in the last {p.horizon_days} days; "
+            f"trends and forecasts need {p.min_history_days:g} days",
         )
-    soon = [d for d in detail if isinstance(d["days_to_limit"], int) and d["days_to_limit"] < 90]
-    lines.append(f"capacity: {len(soon)} filesystem(s) forecast to pass {limit:g}% within 90 days")
-    return ActionOutcome(not soon, "\n".join(lines), {"trends": detail})
+        return ActionOutcome(True, "\n".join(lines), {"trends": detail, "enough_history": False})
+    soon = [d for d in detail if isinstance(d["days_to_limit"], int) and d["days_to_limit"] < _ALARM_DAYS]
+    lines.append(
+        f"capacity: {len(soon)} filesystem(s) forecast to pass {p.disk_limit_pct:g}% within {_ALARM_DAYS} days"
+    )
+    return ActionOutcome(not soon, "\n".join(lines), {"trends": detail, "enough_history": True})
 
 
 _UPGRADES = r"""

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Estate, Optimisation, Service
 from opskeeper.config.loader import load_estate
 from opskeeper.ledger import Ledger
@@ -26,6 +25,8 @@ from opskeeper.remote.local import LocalExecutor
 from opskeeper.runbook import actions
 
 ESTATE = Path(__file__).resolve().parent.parent / "data" / "bad" / "good.yaml"
+# The run's time: actions take it from their context, never from the machine's clock.
+NOW = dt.datetime(2031, 3, 30, 0, 55, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def act(estate: Estate, name: str, params: dict[str, Any] | None = None, ledger:
     customer = estate.customers[0]
     system = customer.systems[0].model_copy(update=system_update)
     ctx = actions.ActionContext(LocalExecutor("acme-app-1"), estate, customer, system, system.hosts[0], params or {},
-                                timeout=60, sudo=False, now=SYSTEM.now(), ledger=ledger)  # fmt: skip
+                                timeout=60, sudo=False, now=NOW, ledger=ledger)  # fmt: skip
     return actions.get(name)(ctx)
 
 
@@ -101,7 +102,7 @@ def test_sqlite_optimise(estate: Estate, tmp_path: Path) -> None:
 def _cert(path: Path, days: int, cn: str) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = dt.datetime.now(dt.UTC)
+    now = NOW
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=days)).sign(key, hashes.SHA256()))  # fmt: skip
@@ -121,12 +122,19 @@ def test_certificates_near_expiry(estate: Estate, tmp_path: Path) -> None:
     assert lines[1].startswith(f"EXPIRING {tmp_path}/live/soon.pem (commonName=soon.example): ")
 
 
+def _disk_samples(led: Ledger, series: list[tuple[dt.timedelta, float]], host: str = "acme-app-1") -> None:
+    """Samples of / on ``host`` at NOW minus each age."""
+    with led.session() as s:
+        for age, value in series:
+            s.add(HealthSample(customer_id="acme", host=host, taken_at=NOW - age, metric="disk.used_pct",
+                               subject="/", value=value))  # fmt: skip
+
+
 def test_annual_assessment_forecasts_disk(estate: Estate, opskeeper_home: Path) -> None:
     led = Ledger.open()
-    now = SYSTEM.now()
     with led.session() as s:
         for month in range(12):  # / grows 2 points a month; /data is flat
-            at = now - dt.timedelta(days=30 * (11 - month))
+            at = NOW - dt.timedelta(days=30 * (11 - month))
             s.add(HealthSample(customer_id="acme", host="acme-app-1", taken_at=at, metric="disk.used_pct",
                                subject="/", value=60.0 + 2 * month))  # fmt: skip
             s.add(HealthSample(customer_id="acme", host="acme-app-1", taken_at=at, metric="disk.used_pct",
@@ -145,10 +153,69 @@ def test_annual_assessment_forecasts_disk(estate: Estate, opskeeper_home: Path) 
 
 def test_annual_assessment_without_history(estate: Estate, opskeeper_home: Path) -> None:
     out = act(estate, "assessment.annual", ledger=Ledger.open())
-    assert (
-        out.output.splitlines()[0]
-        == "insufficient history: 0 samples in the last year; trends need two or more"
+    assert out.ok
+    assert out.output.splitlines()[0] == (
+        "not enough history: 0 samples spanning 0 min in the last 365 days; trends and forecasts need 30 days"
     )
+
+
+def test_annual_assessment_of_two_samples_minutes_apart_is_not_enough_history(
+    estate: Estate, opskeeper_home: Path
+) -> None:
+    """The first annual run of a new host: two samples four minutes apart, 80% -> 81%. A straight line
+    through them would "pass 90% within 90 days"; they say nothing about a year."""
+    led = Ledger.open()
+    _disk_samples(led, [(dt.timedelta(minutes=4), 80.0), (dt.timedelta(0), 81.0)])
+    out = act(estate, "assessment.annual", ledger=led)
+    assert out.ok
+    lines = out.output.splitlines()
+    assert lines[0] == (
+        "not enough history: 2 samples spanning 4 min in the last 365 days; trends and forecasts need 30 days"
+    )
+    assert lines[1] == "disk.used_pct /: 80 -> 81 over 2 samples in 4 min: not enough history for a trend (needs 30 days)"
+    assert "reaches" not in out.output and "capacity" not in out.output
+    [trend] = out.detail["trends"]  # type: ignore[index]
+    assert (trend["enough_history"], trend["per_30_days"], trend["days_to_limit"]) == (False, None, None)
+    # The minimum span is the step's to set: with a few minutes, the same samples make a (wild) forecast.
+    hasty = act(estate, "assessment.annual", {"min_history_days": 0.001}, ledger=led)
+    assert not hasty.ok and hasty.output.splitlines()[-1] == (
+        "capacity: 1 filesystem(s) forecast to pass 90% within 90 days"
+    )
+    led.close()
+
+
+def test_annual_assessment_of_sixty_days_rising_warns(estate: Estate, opskeeper_home: Path) -> None:
+    led = Ledger.open()
+    # 60 days, daily: / rises 0.2 points a day from 60% to 72%, so 90% is ~90 days... 18 / 0.2 = 90.
+    _disk_samples(led, [(dt.timedelta(days=60 - d), 60.0 + 0.2 * d) for d in range(61)])
+    _disk_samples(led, [(dt.timedelta(minutes=3), 70.0), (dt.timedelta(0), 75.0)], host="other")
+    out = act(estate, "assessment.annual", {"disk_limit_pct": 85}, ledger=led)  # (85 - 72) / 0.2 = 65 days
+    [trend] = out.detail["trends"]  # type: ignore[index]
+    assert trend["enough_history"] and trend["per_30_days"] == pytest.approx(6.0)
+    assert trend["days_to_limit"] == 65
+    assert not out.ok
+    assert out.output.splitlines() == [
+        "disk.used_pct /: 60 -> 72 over 61 samples (+6/30d), reaches 85% in ~65 days",
+        "capacity: 1 filesystem(s) forecast to pass 85% within 90 days",
+    ]
+    led.close()
+
+
+def test_annual_assessment_reports_short_series_beside_long_ones(estate: Estate, opskeeper_home: Path) -> None:
+    """A disk added last week has no trend yet; the other disks' trends still count."""
+    led = Ledger.open()
+    _disk_samples(led, [(dt.timedelta(days=90 - d), 50.0) for d in range(0, 91, 10)])
+    with led.session() as s:
+        for d in range(7):
+            s.add(HealthSample(customer_id="acme", host="acme-app-1", taken_at=NOW - dt.timedelta(days=d),
+                               metric="disk.used_pct", subject="/new", value=10.0 + 5 * (6 - d)))  # fmt: skip
+    out = act(estate, "assessment.annual", ledger=led)
+    assert out.ok and out.detail["enough_history"]  # type: ignore[index]
+    trends = {t["subject"]: t for t in out.detail["trends"]}  # type: ignore[index]
+    assert trends["/"]["enough_history"] and not trends["/new"]["enough_history"]
+    assert trends["/new"]["days_to_limit"] is None
+    assert out.output.splitlines()[-1] == "capacity: 0 filesystem(s) forecast to pass 90% within 90 days"
+    led.close()
 
 
 APT_SIMULATION = """#!/bin/sh
