@@ -22,17 +22,19 @@ from opskeeper.backup.record import due_backups
 from opskeeper.calendar import PlannedRun
 from opskeeper.calendar.intervals import zone
 from opskeeper.checks.security.service import customers_due
+from opskeeper.clock import SYSTEM
 from opskeeper.config.drills import Audience
 from opskeeper.config.estate import Estate
 from opskeeper.config.loader import load_estate
 from opskeeper.config.types import Cadence, Severity
 from opskeeper.drills import notices as drill_notices
 from opskeeper.drills.scenarios import find_scenario
-from opskeeper.ledger import Ledger, utcnow
+from opskeeper.ledger import Ledger
 from opskeeper.ledger import drills as ledger_drills
 from opskeeper.ledger import runs as ledger_runs
+from opskeeper.ledger.planning import record_covered
 from opskeeper.notify.events import Event
-from opskeeper.notify.notices import announced_fn, send_maintenance_notices
+from opskeeper.notify.notices import send_maintenance_notices
 from opskeeper.notify.service import notify
 from opskeeper.paths import config_path
 from tasks.audit import anchor_audit_head
@@ -130,11 +132,18 @@ def drills(estate: Estate, ledger: Ledger, now: datetime, config: str | None) ->
             drill_notices.scheduled(
                 estate, ledger, p.customer_id, scenarios[p.scenario], p.window.start, p.window.end
             )
-            scheduling.claim(ledger, "drill-notice", p.customer_id, p.scenario, slot)
+            scheduling.claim(ledger, "drill-notice", p.customer_id, p.scenario, slot, now=now)
         # A tick that died after claiming must not cost the drill its whole window: a claim whose
         # drill never began is taken over (the flow run's idempotency key stops a second start).
-        if p.start and scheduling.claim(ledger, "drill", p.customer_id, p.scenario, slot,
-                                        work_seen=_drill_seen(ledger, p.customer_id, p.scenario)):
+        if p.start and scheduling.claim(
+            ledger,
+            "drill",
+            p.customer_id,
+            p.scenario,
+            slot,
+            now=now,
+            work_seen=_drill_seen(ledger, p.customer_id, p.scenario),
+        ):
             started.append(
                 f"{p.customer_id}/drill {p.scenario} ({start_drill(p.scenario, p.customer_id, config, slot)})"
             )
@@ -159,11 +168,11 @@ def send_notices(estate: Estate, planned: list[PlannedRun], now: datetime) -> in
 
 
 @task(name="record-missed-periods", cache_policy=NO_CACHE)
-def record_missed(estate: Estate, missed: list[tuple[str, str, str]], now: datetime) -> int:
-    """A period ended without a successful run: an SLA breach, recorded once and told to the customer."""
+def record_missed(estate: Estate, missed: list[tuple[str, str, str, str]], now: datetime) -> int:
+    """A period ended without a successful run: an SLA breach (with why), recorded once and told to the customer."""
     ledger, n = Ledger.open(), 0
-    for customer_id, cadence, period in missed:
-        n += scheduling.record_missed(ledger, customer_id, Cadence(cadence), period)
+    for customer_id, cadence, period, *why in missed:
+        n += scheduling.record_missed(ledger, customer_id, Cadence(cadence), period, why[0] if why else "")
         # Told on every tick, not only when first recorded: the notice is idempotent on its key, so a
         # crash between recording the breach and sending the message cannot lose the message.
         notify(estate, ledger, event=Event.SLA_BREACHED, customer_id=customer_id, severity=Severity.HIGH,
@@ -177,25 +186,25 @@ def record_missed(estate: Estate, missed: list[tuple[str, str, str]], now: datet
 def tick(config: str | None = None) -> dict[str, object]:
     """Due-driven scheduling: what is due now in each customer's window, in their zone."""
     log = get_run_logger()
-    now = utcnow()
+    now = SYSTEM.now()  # the one reading of the clock: every decision below is made "at" this time
     estate = load_estate(config_path(config))
     ledger = Ledger.open()
     for run_id in ledger_runs.reap_abandoned(ledger, now):
         log.warning("run %s was abandoned by a dead process; closed, its work is due again", run_id)
-    plan = scheduling.plan_tick(estate, ledger, now, announced=announced_fn(ledger))
+    plan = scheduling.plan_tick(estate, ledger, now)
     started = []
     for run in plan.due:
         assert run.window is not None
         if scheduling.claim(
             ledger, "maintenance", run.customer_id, run.cadence.value, run.window.start.isoformat(),
-            work_seen=_maintenance_seen(ledger, run),
+            work_seen=_maintenance_seen(ledger, run), now=now,
         ):  # fmt: skip
             how = start_maintenance(run, config)
             started.append(f"{run.customer_id}/{run.cadence.value} ({how})")
     for customer_id in customers_due(estate, ledger, now):
         week = now.astimezone(zone(estate.customer(customer_id).timezone)).strftime("%G-W%V")
         if scheduling.claim(
-            ledger, "scan", customer_id, "weekly", week, work_seen=_scan_seen(ledger, customer_id)
+            ledger, "scan", customer_id, "weekly", week, work_seen=_scan_seen(ledger, customer_id), now=now
         ):
             start_scan(customer_id, config, week)
             started.append(f"{customer_id}/security-scan")
@@ -204,11 +213,14 @@ def tick(config: str | None = None) -> dict[str, object]:
     for system_id in due_backups(estate, ledger, now):
         customer_id = find_system(estate, system_id)[0].id
         slot = _backup_slot(now)
-        if scheduling.claim(ledger, "backup", customer_id, system_id, slot):
+        if scheduling.claim(ledger, "backup", customer_id, system_id, slot, now=now):
             started.append(f"{customer_id}/backup {system_id} ({start_backup(system_id, config, slot)})")
     started += drills(estate, ledger, now, config)
     notices = send_notices(estate, plan.planned, now)
-    missed = record_missed(estate, [(c, cad.value, p) for c, cad, p in plan.missed], now)
+    for customer_id, cadence, period, by in plan.covered:  # done by a larger cadence's run: on record
+        record_covered(ledger, customer_id, cadence.value, period, by, now)
+    missed = record_missed(estate, [(c, cad.value, p, plan.reasons.get((c, cad, p), ""))
+                                    for c, cad, p in plan.missed], now)  # fmt: skip
     # Undelivered messages are retried and unacknowledged ones escalated on every tick.
     escalated = escalation(config=config)
     log.info("audit anchor: %s", anchor_audit_head(estate, now))  # the head, outside the ledger, when due

@@ -6,79 +6,96 @@ was done; a dispatch row, inserted before a flow starts, makes a second tick a n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from opskeeper.calendar import Interval, PlannedRun, Schedule, next_open_window, period_of
-from opskeeper.calendar.schedule import AnnouncedFn, never
-from opskeeper.config.estate import Estate
+from opskeeper.calendar import Interval, PlannedRun, PlanStatus, open_windows
+from opskeeper.config.estate import Customer, Estate
 from opskeeper.config.types import Cadence
 from opskeeper.drills.freshness import due_drills
-from opskeeper.ledger import Ledger, LedgerError, utcnow
+from opskeeper.ledger import Ledger, LedgerError
 from opskeeper.ledger import runs as ledger_runs
-from opskeeper.ledger.audit import AuditEntry
 from opskeeper.ledger.core import Dispatch
-from opskeeper.ledger.drills import last_passes
+from opskeeper.ledger.planning import (
+    FIRST_TICK,
+    History,
+    RunRow,
+    all_last_passes,
+    load_history,
+    record_customer_seen,
+    record_first_tick,
+)
+from opskeeper.planner import LOOKBACK, Planner, wake_at
+
+__all__ = ["FIRST_TICK", "TickPlan", "claim", "plan_drills", "plan_tick", "record_missed"]
 
 TICK_EVERY = timedelta(minutes=5)
 # A claim whose work has not appeared in the ledger by then was left by a tick that died before starting it.
 STALE_CLAIM = TICK_EVERY * 3
-FIRST_TICK = "scheduler.first-tick"
+# Notices go out this much before they fall due, so that a tick every TICK_EVERY still gives the full lead.
+ANNOUNCE_AHEAD = TICK_EVERY * 2
+
+MissedKey = tuple[str, Cadence, str]  # (customer, cadence, period)
 
 
 @dataclass
 class TickPlan:
     due: list[PlannedRun] = field(default_factory=list)
-    planned: list[PlannedRun] = field(default_factory=list)  # for advance notices and corrections
-    missed: list[tuple[str, Cadence, str]] = field(default_factory=list)  # (customer, cadence, period)
+    planned: list[PlannedRun] = field(default_factory=list)  # notices (or corrections) to send now
+    missed: list[MissedKey] = field(default_factory=list)
+    reasons: dict[MissedKey, str] = field(default_factory=dict)  # why each missed period was missed
+    covered: list[tuple[str, Cadence, str, RunRow]] = field(default_factory=list)  # to write as covered
+    plans: list[PlannedRun] = field(default_factory=list)  # every current plan (what schedule show shows)
+    wake_at: datetime | None = None  # nothing changes before then unless something runs
 
 
-def schedule_for(estate: Estate, ledger: Ledger, announced: AnnouncedFn | None = None) -> Schedule:
-    def done(customer_id: str, cadence: Cadence, period_key: str) -> bool:
-        return ledger_runs.succeeded_in_period(ledger, "maintenance", customer_id, cadence.value, period_key)
-
-    return Schedule(estate, done, announced or never, notice_grace=TICK_EVERY * 2)
+def load_snapshot(ledger: Ledger, now: datetime) -> History:
+    return load_history(ledger, now - LOOKBACK)
 
 
-def first_tick(ledger: Ledger, now: datetime) -> datetime:
-    """When this ledger's scheduler first ticked (recorded once); periods before it are nobody's breach."""
-    with ledger.session() as s:
-        details = s.execute(
-            select(AuditEntry.details).where(AuditEntry.action == FIRST_TICK).limit(1)
-        ).scalar()
-    if details is None:
-        ledger.audit("scheduler", FIRST_TICK, "tick", {"at": now.isoformat()})
-        return now
-    return datetime.fromisoformat(details["at"])
+def plan_tick(estate: Estate, ledger: Ledger, now: datetime) -> TickPlan:
+    """The tick's decisions at ``now`` from one ledger snapshot (a few bulk queries, none per customer).
+
+    The first tick ever, and the first tick that knows a customer, are recorded: periods before them
+    are nobody's breach.
+    """
+    history = load_snapshot(ledger, now)
+    if history.first_tick is None:
+        record_first_tick(ledger, now)
+    new = [c.id for c in estate.customers if c.id not in history.customers_seen]
+    for customer_id in new:
+        record_customer_seen(ledger, customer_id, now)
+    seen = {**history.customers_seen, **dict.fromkeys(new, now)}
+    history = History(history.runs, history.notices, history.drill_notices, history.first_tick or now, seen)
+    return decide(Planner(estate, history), now)
 
 
-def plan_tick(
-    estate: Estate, ledger: Ledger, now: datetime, announced: AnnouncedFn | None = None
-) -> TickPlan:
-    sched = schedule_for(estate, ledger, announced)
+def decide(planner: Planner, now: datetime) -> TickPlan:
+    """What to start, announce, record as missed or covered, from a planner built on one snapshot."""
     plan = TickPlan()
-    started = first_tick(ledger, now)
-    for run in sched.due_now(now):
-        assert run.window is not None
-        # One attempt per window: a failed run waits for the next window of the period.
-        if not ledger_runs.attempted_since(
-            ledger, "maintenance", run.customer_id, run.cadence.value, run.window.start
-        ):
-            plan.due.append(run)
-    for c in estate.customers:
-        horizon = now + estate.tier_of(c).maintenance_notice + TICK_EVERY * 2
-        plan.planned += [r for r in sched.runs(c, now, horizon) if r.window is not None]
-        for cadence in estate.tier_of(c).cadences:
-            current = period_of(cadence, now, c.timezone)
-            previous = period_of(cadence, current.start - timedelta(seconds=1), c.timezone)
-            if previous.start >= started and not ledger_runs.succeeded_in_period(
-                ledger, "maintenance", c.id, cadence.value, previous.key
-            ):
-                plan.missed.append((c.id, cadence, previous.key))
+    history = planner.history
+    for c in planner.estate.customers:
+        plans = planner.plans(c, now)
+        plan.plans += plans
+        plan.due += [r for r in plans if r.status is PlanStatus.DUE_NOW]
+        plan.planned += [r for r in plans if r.notice_due(now, ANNOUNCE_AHEAD)]
+        since = max(history.first_tick or now, history.customers_seen.get(c.id, now))
+        for cadence in planner.estate.tier_of(c).cadences:
+            period = planner.previous_period(c, cadence, now)
+            key = (c.id, cadence.value, period.key)
+            if period.start >= since and not planner.finished(key):
+                plan.missed.append((c.id, cadence, period.key))
+                plan.reasons[(c.id, cadence, period.key)] = planner.breach_reason(c, cadence, period)
+    cover = planner.cover
+    for (customer_id, cadence_name, period_key), by in cover.by_run.items():
+        key = (customer_id, cadence_name, period_key)
+        if key not in cover.recorded and key not in planner.state.done:
+            plan.covered.append((customer_id, Cadence(cadence_name), period_key, by))
+    plan.wake_at = wake_at(plan.plans, now, ANNOUNCE_AHEAD)
     return plan
 
 
@@ -98,7 +115,7 @@ def claim(
     than STALE_CLAIM whose work never appeared is taken over: the tick that made it died between
     claiming and starting the flow, and its row must not block the window for good.
     """
-    now = now or utcnow()
+    now = now or ledger.now()
     try:
         with ledger.session() as s:
             s.add(Dispatch(kind=kind, customer_id=customer_id, subject=subject, slot=slot, dispatched_at=now))
@@ -135,11 +152,11 @@ def _take_over_stale(
     return True
 
 
-def record_missed(ledger: Ledger, customer_id: str, cadence: Cadence, period: str) -> bool:
-    return ledger_runs.record_breach(
-        ledger, customer_id, "maintenance", cadence.value, period,
-        f"{cadence.value} maintenance was not completed in period {period}",
-    )  # fmt: skip
+def record_missed(ledger: Ledger, customer_id: str, cadence: Cadence, period: str, reason: str = "") -> bool:
+    why = f"{cadence.value} maintenance was not completed in period {period}" + (
+        f": {reason}" if reason else ""
+    )
+    return ledger_runs.record_breach(ledger, customer_id, "maintenance", cadence.value, period, why)
 
 
 def claimed(ledger: Ledger, kind: str, customer_id: str, subject: str, slot: str) -> bool:
@@ -158,24 +175,56 @@ class DrillPlan:
     customer_id: str
     scenario: str
     window: Interval
-    announce: bool  # the notice period has begun and the notice has not gone out
-    start: bool  # the window is open and the customer was told (or the drill is silent)
+    announce: bool  # the notice is due (the notice period begins about now) and has not gone out
+    start: bool  # the window is open and the customer was told in time (or the drill is silent)
+    told_at: datetime | None = None
 
 
 def plan_drills(estate: Estate, ledger: Ledger, now: datetime, silent: set[str]) -> list[DrillPlan]:
     """Drills whose scenario has not passed within the tier's period (``drill_every``), placed in windows."""
-    with ledger.session() as s:
-        overdue = due_drills(estate, lambda c: last_passes(s, c), now)
+    history = load_snapshot(ledger, now)
+    return drills_from(estate, history, all_last_passes(ledger), now, silent)
+
+
+def drills_from(
+    estate: Estate, history: History, passes: Mapping[str, Mapping[str, datetime]], now: datetime,
+    silent: set[str],
+) -> list[DrillPlan]:  # fmt: skip
+    """Same rule as maintenance: a drill starts only in a window announced the full notice ahead."""
+    told = {(c, sc, slot): at for c, sc, slot, at in history.drill_notices}
     plans = []
-    for f in overdue:
+    for f in due_drills(estate, lambda c: passes.get(c, {}), now):
         customer = estate.customer(f.customer)
-        window = next_open_window(customer, now)
-        if window is None:
+        notice = estate.tier_of(customer).maintenance_notice
+        quiet = f.scenario in silent or not notice
+        slots = {slot: at for (c, sc, slot), at in told.items() if (c, sc) == (f.customer, f.scenario)}
+        found = _drill_window(customer, now, notice, quiet, slots.get)
+        if found is None:
             continue
-        slot = window.start.isoformat()
-        told = f.scenario in silent or claimed(ledger, "drill-notice", f.customer, f.scenario, slot)
-        notice_from = window.start - estate.tier_of(customer).maintenance_notice
-        announce = not told and notice_from <= now < window.start
-        start = window.start <= now < window.end and (told or notice_from >= window.start)
-        plans.append(DrillPlan(f.customer, f.scenario, window, announce, start))
+        window, told_at = found
+        announce = not quiet and told_at is None and now >= window.start - notice - ANNOUNCE_AHEAD
+        start = window.start <= now < window.end and (quiet or told_at is not None)
+        plans.append(DrillPlan(f.customer, f.scenario, window, announce, start, told_at))
     return plans
+
+
+def _drill_window(
+    customer: Customer, now: datetime, notice: timedelta, quiet: bool,
+    told_at: Callable[[str], datetime | None],
+) -> tuple[Interval, datetime | None] | None:  # fmt: skip
+    """The first open window that was announced ``notice`` ahead, or can still be; a silent drill: the next."""
+    lo = now
+    for _ in range(12):  # a year ahead, five weeks at a time
+        hi = lo + timedelta(days=35)
+        for w in open_windows(customer, lo, hi):
+            if w.end <= now or (w.start < lo and lo > now):
+                continue  # over, or already looked at in the previous stretch
+            if quiet:
+                return w, None
+            at = told_at(w.start.isoformat())
+            if at is not None and w.start - at >= notice:
+                return w, at
+            if w.start - now >= notice:
+                return w, None
+        lo = hi
+    return None

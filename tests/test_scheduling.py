@@ -1,4 +1,4 @@
-"""Due-driven scheduling: what the tick starts, once per window, and the periods it records as missed."""
+"""Due-driven scheduling: what the tick starts, once per announced window, and the periods it records as missed."""
 
 from __future__ import annotations
 
@@ -14,14 +14,12 @@ from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import Run, RunStatus
 from opskeeper.scheduling import claim, plan_drills, plan_tick, record_missed
 from tests.conftest import EXAMPLE_ESTATE
+from tests.ticking import at, record_run, tick, tick_through
 
 # Sunday 2026-11-29 01:30 UTC = 04:30 MSK: inside volga's Sunday 03:00-06:00 window.
 IN_VOLGA_WINDOW = datetime(2026, 11, 29, 1, 30, tzinfo=UTC)
-
-
-def announced(_customer: str, _cadence: Cadence, _period: str) -> bool:
-    """The tick sent the 72 h notice in time (windows without one are not used: see the calendar)."""
-    return True
+VOLGA_WINDOW = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
+FIRST = datetime(2026, 11, 20, tzinfo=UTC)  # the scheduler's first tick, well ahead of the notice
 
 
 def _estate(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -32,93 +30,107 @@ def _estate(tmp_path: Path):  # type: ignore[no-untyped-def]
     return load_estate(path)
 
 
+def _due(plan) -> set[tuple[str, Cadence]]:  # type: ignore[no-untyped-def]
+    return {(r.customer_id, r.cadence) for r in plan.due}
+
+
 def test_window_without_a_timely_notice_is_not_used(tmp_path: Path) -> None:
     estate, ledger = _estate(tmp_path), Ledger.open()
     assert not plan_tick(estate, ledger, IN_VOLGA_WINDOW).due  # nobody was told 72 h ahead
 
 
-def test_due_in_the_window_and_not_again_after_an_attempt(tmp_path: Path) -> None:
+def test_due_in_the_announced_window_and_not_again_after_an_attempt(tmp_path: Path) -> None:
     estate, ledger = _estate(tmp_path), Ledger.open()
-    plan = plan_tick(estate, ledger, IN_VOLGA_WINDOW, announced)
-    due = {(r.customer_id, r.cadence) for r in plan.due}
-    assert ("volga", Cadence.MONTHLY) in due
-    assert not any(c == "hanhai" for c, _ in due)  # hanhai's window is Saturday evening in Shanghai
-    run_id = ledger_runs.start_run(
-        ledger, ledger_runs.NewRun("maintenance", "volga", "monthly", period="2026-11")
-    )
-    ledger_runs.finish_run(ledger, run_id, RunStatus.FAILED, "disk full")
-    with ledger.session() as s:  # it ran in this window
-        s.get(Run, run_id).started_at = IN_VOLGA_WINDOW  # type: ignore[union-attr]
-    later = plan_tick(estate, ledger, IN_VOLGA_WINDOW + timedelta(minutes=5), announced)
-    # A failed run is not retried in the same window: the next window of the period gets it.
-    assert ("volga", Cadence.MONTHLY) not in {(r.customer_id, r.cadence) for r in later.due}
+    tick_through(estate, ledger, FIRST, VOLGA_WINDOW - timedelta(hours=71))  # the 72 h notice went out
+    plan = tick(estate, ledger, IN_VOLGA_WINDOW)
+    # The annual run repeats the quarterly and monthly steps: one run in the window, the others covered.
+    assert ("volga", Cadence.ANNUAL) in _due(plan) and ("volga", Cadence.MONTHLY) not in _due(plan)
+    covered = {r.cadence: r for r in plan.plans if r.customer_id == "volga" and r.status == "covered"}
+    assert set(covered) == {Cadence.MONTHLY, Cadence.QUARTERLY}
+    assert covered[Cadence.MONTHLY].note == "covered by annual 2026 (same window)"
+    assert not any(c == "hanhai" for c, _ in _due(plan))  # hanhai's window is Saturday evening in Shanghai
+    record_run(ledger, "volga", "annual", "2026", IN_VOLGA_WINDOW, RunStatus.FAILED)
+    later = tick(estate, ledger, IN_VOLGA_WINDOW + timedelta(minutes=5))
+    # A failed run is not retried in the same window; the next window needs its own notice first.
+    assert not _due(later) & {("volga", c) for c in Cadence}
+    annual = next(r for r in later.plans if (r.customer_id, r.cadence) == ("volga", Cadence.ANNUAL))
+    assert annual.window is not None and annual.window.start > IN_VOLGA_WINDOW + timedelta(hours=72)
 
 
 def test_done_in_period_is_not_due(tmp_path: Path) -> None:
     estate, ledger = _estate(tmp_path), Ledger.open()
-    run_id = ledger_runs.start_run(
-        ledger, ledger_runs.NewRun("maintenance", "volga", "monthly", period="2026-11")
-    )
-    ledger_runs.finish_run(ledger, run_id, RunStatus.OK)
-    plan = plan_tick(estate, ledger, IN_VOLGA_WINDOW, announced)
-    assert ("volga", Cadence.MONTHLY) not in {(r.customer_id, r.cadence) for r in plan.due}
+    tick_through(estate, ledger, FIRST, VOLGA_WINDOW - timedelta(hours=71))
+    record_run(ledger, "volga", "annual", "2026", datetime(2026, 11, 22, 1, tzinfo=UTC))
+    plan = tick(estate, ledger, IN_VOLGA_WINDOW)
+    # Done by the annual run of 22 November: the monthly and quarterly of its periods are covered.
+    assert not _due(plan) & {("volga", c) for c in Cadence}
+    assert {(c, k.value, p) for c, k, p, _ in plan.covered} >= {("volga", "monthly", "2026-11"),
+                                                                ("volga", "quarterly", "2026-Q4")}  # fmt: skip
 
 
 def test_claim_makes_a_second_dispatch_a_no_op() -> None:
     ledger = Ledger.open()
-    assert claim(ledger, "maintenance", "volga", "monthly", "2026-11-29T00:00:00+00:00")
-    assert not claim(ledger, "maintenance", "volga", "monthly", "2026-11-29T00:00:00+00:00")
-    assert claim(ledger, "maintenance", "volga", "monthly", "2026-12-06T00:00:00+00:00")
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    assert claim(ledger, "maintenance", "volga", "monthly", "2026-11-29T00:00:00+00:00", now=now)
+    assert not claim(ledger, "maintenance", "volga", "monthly", "2026-11-29T00:00:00+00:00", now=now)
+    assert claim(ledger, "maintenance", "volga", "monthly", "2026-12-06T00:00:00+00:00", now=now)
 
 
 def test_missed_period_is_a_breach_once_but_not_before_the_scheduler_existed(tmp_path: Path) -> None:
     estate, ledger = _estate(tmp_path), Ledger.open()
     # The first tick ever, on 30 October: October began before the scheduler existed, so it is nobody's breach.
-    first = plan_tick(estate, ledger, datetime(2026, 10, 30, tzinfo=UTC))
+    first = plan_tick(estate, at(ledger, datetime(2026, 10, 30, tzinfo=UTC)), datetime(2026, 10, 30, tzinfo=UTC))
     assert not first.missed
     december = plan_tick(estate, ledger, datetime(2026, 12, 2, 12, tzinfo=UTC))
     missed = {(c, cad, p) for c, cad, p in december.missed}
     assert ("volga", Cadence.MONTHLY, "2026-11") in missed
-    assert record_missed(ledger, "volga", Cadence.MONTHLY, "2026-11")
+    reason = december.reasons[("volga", Cadence.MONTHLY, "2026-11")]
+    assert "could be announced in time" in reason  # nobody was ever told: no window was usable
+    assert record_missed(ledger, "volga", Cadence.MONTHLY, "2026-11", reason)
     assert not record_missed(ledger, "volga", Cadence.MONTHLY, "2026-11")  # recorded once
     assert [b.period for b in ledger_runs.breaches(ledger, "volga")] == ["2026-11"]
 
 
-def test_abandoned_run_is_reaped_and_due_again(tmp_path: Path) -> None:
+def test_abandoned_run_is_reaped_and_its_window_is_free_again(tmp_path: Path) -> None:
     estate, ledger = _estate(tmp_path), Ledger.open()
-    run_id = ledger_runs.start_run(
-        ledger, ledger_runs.NewRun("maintenance", "volga", "monthly", period="2026-11")
-    )
+    tick_through(estate, ledger, FIRST, VOLGA_WINDOW - timedelta(hours=71))
+    stamped = at(ledger, IN_VOLGA_WINDOW - timedelta(minutes=20))
+    run_id = ledger_runs.start_run(stamped, ledger_runs.NewRun("maintenance", "volga", "annual", period="2026"))
     with ledger.session() as s:  # the process that ran it is gone (kill -9)
         s.get(Run, run_id).owner = "elsewhere-or-dead:999999999"  # type: ignore[union-attr]
-    # Silent for more than two hours: abandoned, and its window's work is due again.
-    reaped = ledger_runs.reap_abandoned(ledger, datetime.now(UTC) + timedelta(hours=3))
-    assert reaped == [run_id]
+    assert ("volga", Cadence.ANNUAL) not in _due(plan_tick(estate, ledger, IN_VOLGA_WINDOW))  # still running
+    assert ledger_runs.reap_abandoned(ledger, IN_VOLGA_WINDOW) == [run_id]  # silent for 20 minutes
     assert ledger_runs.get_run(ledger, run_id).status == RunStatus.ABANDONED  # type: ignore[union-attr]
-    plan = plan_tick(estate, ledger, IN_VOLGA_WINDOW, announced)
-    assert ("volga", Cadence.MONTHLY) in {(r.customer_id, r.cadence) for r in plan.due}
+    assert ("volga", Cadence.ANNUAL) in _due(plan_tick(estate, ledger, IN_VOLGA_WINDOW))
 
 
 def test_overdue_drill_is_announced_ahead_then_started_in_the_window(tmp_path: Path) -> None:
     estate, ledger = _estate(tmp_path), Ledger.open()
-    window_start = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)  # Sunday 03:00 MSK
-    day_before = window_start - timedelta(hours=24)  # inside the 72 h notice period
+    next_week = VOLGA_WINDOW + timedelta(days=7)  # Sunday 6 December 03:00 MSK
+    day_before = VOLGA_WINDOW - timedelta(hours=24)
     plans = {(p.customer_id, p.scenario): p for p in plan_drills(estate, ledger, day_before, silent=set())}
     volga = plans[("volga", "data-corruption")]  # never passed: overdue
-    assert volga.window.start == window_start and volga.announce and not volga.start
-    assert claim(ledger, "drill-notice", "volga", "data-corruption", window_start.isoformat())
+    # The window 24 h ahead cannot get the 72 h notice: the drill goes in the next week's window.
+    assert volga.window.start == next_week and not volga.announce and not volga.start
+    told = next_week - timedelta(hours=72, minutes=5)
+    [p] = [p for p in plan_drills(estate, ledger, told, silent=set()) if p.customer_id == "volga"]
+    assert p.window.start == next_week and p.announce
+    assert claim(ledger, "drill-notice", "volga", "data-corruption", next_week.isoformat(), now=told)
     inside = {
-        (p.customer_id, p.scenario): p for p in plan_drills(estate, ledger, IN_VOLGA_WINDOW, silent=set())
+        (p.customer_id, p.scenario): p
+        for p in plan_drills(estate, ledger, next_week + timedelta(hours=1), silent=set())
     }
     assert inside[("volga", "data-corruption")].start and not inside[("volga", "data-corruption")].announce
 
 
-def test_unannounced_drill_waits_for_a_window_it_can_announce(tmp_path: Path) -> None:
+def test_a_drill_told_too_late_does_not_start(tmp_path: Path) -> None:
     estate, ledger = _estate(tmp_path), Ledger.open()
+    assert claim(ledger, "drill-notice", "volga", "data-corruption", VOLGA_WINDOW.isoformat(),
+                 now=VOLGA_WINDOW - timedelta(hours=24))  # fmt: skip
     plan = {
         (p.customer_id, p.scenario): p for p in plan_drills(estate, ledger, IN_VOLGA_WINDOW, silent=set())
     }
-    assert not plan[("volga", "data-corruption")].start  # nobody was told: not this window
+    assert not plan[("volga", "data-corruption")].start  # told only 24 h ahead: not this window
     silent = {
         (p.customer_id, p.scenario): p
         for p in plan_drills(estate, ledger, IN_VOLGA_WINDOW, {"data-corruption"})

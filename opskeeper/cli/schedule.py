@@ -6,50 +6,40 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from opskeeper.calendar import (
     CustomerSchedule,
     Interval,
     PlannedRun,
-    Schedule,
     WindowOccurrence,
     WindowStatus,
 )
 from opskeeper.calendar.intervals import zone
 from opskeeper.cli import common
+from opskeeper.clock import SYSTEM, Clock
 from opskeeper.config.estate import Customer, Estate
-from opskeeper.config.types import Cadence
 from opskeeper.errors import InputError
 from opskeeper.ledger import Ledger, LedgerError, default_url
-from opskeeper.ledger.core import Run, RunStatus
+from opskeeper.ledger.planning import History
+from opskeeper.planner import Planner
+from opskeeper.scheduling import load_snapshot
 
 app = typer.Typer(help="What will run when: windows, blackouts, notices.", no_args_is_help=True)
 
-DoneKey = tuple[str, str, str]  # (customer_id, cadence, period key)
 
+def read_history(now: datetime) -> History:
+    """The same ledger snapshot the tick plans from (runs, announced windows, attempts, first tick).
 
-def done_keys(customer_ids: list[str]) -> set[DoneKey]:
-    """Periods already done (successful, not dry-run maintenance runs), read from the ledger.
-
-    Read-only: a ledger that does not exist yet is not created, it just means nothing is done.
+    Read-only: a ledger that does not exist yet is not created, it just means nothing happened yet.
     """
     url = default_url()
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return set()
+        return History()
     ledger = Ledger.open(url, migrate=False)
-    query = select(Run.customer_id, Run.cadence, Run.period).where(
-        Run.kind == "maintenance",
-        Run.status == RunStatus.OK.value,
-        Run.dry_run.is_(False),
-        Run.customer_id.in_(customer_ids),
-    )
     try:
-        with ledger.sessions() as s:
-            return {(c, k, p) for c, k, p in s.execute(query) if c and k and p}
-    except SQLAlchemyError as e:
-        raise LedgerError(f"cannot read maintenance runs from the ledger at {ledger.url}: {e}") from e
+        return load_snapshot(ledger, now)
+    except LedgerError as e:
+        raise LedgerError(f"cannot read the schedule's state from the ledger at {ledger.url}: {e}") from e
     finally:
         ledger.close()
 
@@ -64,9 +54,9 @@ def pick_customers(estate: Estate, customer_id: str | None) -> list[Customer]:
         raise InputError(f"unknown customer {customer_id!r}; known: {known}") from None
 
 
-def parse_at(value: str | None) -> datetime:
+def parse_at(value: str | None, clock: Clock = SYSTEM) -> datetime:
     if value is None:
-        return datetime.now(UTC)
+        return clock.now()
     try:
         at = datetime.fromisoformat(value)
     except ValueError as e:
@@ -128,6 +118,10 @@ def _run_json(r: PlannedRun, tz: str) -> dict[str, object]:
             for m in r.moved_by
         ],
         "late_notice": [_interval_json(iv, tz) for iv in r.late_notice],
+        "announced_at": r.announced_at.isoformat() if r.announced_at else None,
+        "lead_hours": round(r.lead.total_seconds() / 3600, 2) if r.lead is not None else None,
+        "catch_up": r.catch_up,
+        "covered_by": r.covered_by or None,
         "note": r.note,
     }
 
@@ -209,9 +203,8 @@ def show(
         estate = common.load()
         now = parse_at(at)
         customers = pick_customers(estate, customer)
-        done = done_keys([c.id for c in customers])
-        planner = Schedule(estate, done=lambda c, k, p: (c, Cadence(k).value, p) in done)
-        schedules = [planner.customer(c, now, days) for c in customers]
+        planner = Planner(estate, read_history(now))  # the tick's planner, on the tick's ledger state
+        schedules = [planner.show(c, now, days) for c in customers]
         if as_json:
             common.print_json(
                 {

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from opskeeper.config.audit import AuditSettings
 from opskeeper.config.backup import BackupPolicy, BackupTarget, DataSet
+from opskeeper.config.catch_up import CatchUp
 from opskeeper.config.notify import EmergencyPlan
 from opskeeper.config.secrets import SecretRef
 from opskeeper.config.security import SecurityPolicy
@@ -67,6 +68,7 @@ class Tier(Model):
     cadences: list[Cadence] = Field(default_factory=lambda: list(Cadence))
     drill_every: Duration = timedelta(days=182)
     maintenance_notice: Duration = timedelta(hours=72)
+    catch_up: CatchUp = Field(default_factory=CatchUp)  # notice after downtime: see config/catch_up.py
     remediation: dict[str, Duration] = Field(
         default_factory=lambda: {
             "critical": timedelta(days=7),

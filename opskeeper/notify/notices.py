@@ -32,11 +32,13 @@ def topic_of(cadence: Cadence | str, period_key: str) -> str:
     return f"maintenance:{Cadence(cadence).value}:{period_key}"
 
 
-def _items(planned: Iterable[Any], estate: Estate) -> list[tuple[str, Cadence, str, Window]]:
+def _items(planned: Iterable[Any], estate: Estate) -> list[tuple[str, Cadence, str, Window, bool]]:
     """Accept (customer_id, cadence, window[, period_key]) tuples or the calendar's PlannedRun objects.
 
     Without a period key the window's own period is assumed; pass the key (PlannedRun does) so that
-    work moved across a period boundary is still recognised as the same work.
+    work moved across a period boundary is still recognised as the same work. A PlannedRun carries the
+    planner's decision that its notice is due now (also a catch-up notice, shorter than the tier's);
+    a bare tuple is announced once its window is within the tier's notice period.
     """
     out = []
     for p in planned:
@@ -44,11 +46,13 @@ def _items(planned: Iterable[Any], estate: Estate) -> list[tuple[str, Cadence, s
             customer_id, cadence, window = p[:3]
             tz = estate.customer(customer_id).timezone
             period = p[3] if len(p) > 3 else period_of(Cadence(cadence), window.start, tz).key
+            decided = False
         else:
-            if p.window is None or str(getattr(p, "status", "")) == "done":
+            if p.window is None or str(getattr(p, "status", "")) in ("done", "covered"):
                 continue
             customer_id, cadence, window, period = p.customer_id, p.cadence, p.window, p.period.key
-        out.append((customer_id, Cadence(cadence), period, window))
+            decided = True
+        out.append((customer_id, Cadence(cadence), period, window, decided))
     return out
 
 
@@ -65,20 +69,25 @@ def announced(ledger: Ledger, customer_id: str, topic: str) -> tuple[datetime, d
 def send_maintenance_notices(
     estate: Estate, ledger: Ledger, now: datetime, planned: Iterable[Any], notifier: Notifier | None = None
 ) -> list[NotificationRecord]:
-    """Announce windows entering their notice period; correct windows that moved since announced."""
+    """Announce windows entering their notice period; correct windows that moved since announced.
+
+    The message and the ledger row carry the real lead time (window start - now) and the tier's
+    notice period, so a catch-up notice shorter than the contract's says so.
+    """
     notifier = notifier or Notifier()
     sent: list[NotificationRecord] = []
-    for customer_id, cadence, period, window in _items(planned, estate):
+    for customer_id, cadence, period, window, decided in _items(planned, estate):
         customer = estate.customer(customer_id)
         if window.start <= now:
             continue  # already running or past: "started" is the maintenance flow's message
         topic = topic_of(cadence, period)
         before = announced(ledger, customer_id, topic)
-        notice_at = window.start - estate.tier_of(customer).maintenance_notice
-        if before is None and now < notice_at:
+        notice = estate.tier_of(customer).maintenance_notice
+        if before is None and not decided and now < window.start - notice:
             continue  # not yet time to announce
         if before is not None and (before[0], before[1]) == (window.start, window.end):
             continue  # this window is what the customer already knows
+        lead = window.start - now
         context = {
             "cadence": cadence.value,
             "window_start": window.start,
@@ -87,6 +96,9 @@ def send_maintenance_notices(
             "correction": before is not None,
             "previous_start": before[0] if before else None,
             "previous_end": before[1] if before else None,
+            "lead_time": lead,
+            "notice_period": notice,
+            "short_notice": lead < notice,
         }
         sent += notifier.notify(
             estate,
@@ -108,12 +120,3 @@ def _dedup(topic: str, window: Window, before: tuple[datetime, datetime] | None)
     stamp = "%Y%m%dT%H%MZ"
     key = f"{topic}@{window.start.strftime(stamp)}-{window.end.strftime(stamp)}"
     return key + (f"<{before[0].strftime(stamp)}-{before[1].strftime(stamp)}" if before else "")
-
-
-def announced_fn(ledger: Ledger):  # type: ignore[no-untyped-def]
-    """For ``opskeeper.calendar.Schedule``: (customer_id, cadence, period_key) -> notice already sent?"""
-
-    def fn(customer_id: str, cadence: Cadence, period_key: str) -> bool:
-        return announced(ledger, customer_id, topic_of(cadence, period_key)) is not None
-
-    return fn

@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 
 from opskeeper.calendar import PlanStatus, Schedule, WindowStatus, period_of
+from opskeeper.calendar.schedule import Announced, PlanState
+from opskeeper.config.catch_up import CatchUp, CatchUpPolicy
 from opskeeper.config.estate import Estate
 from opskeeper.config.loader import load_estate
 from opskeeper.config.types import Cadence
@@ -57,8 +59,7 @@ def test_month_end_cuts_the_window_and_the_run_uses_what_is_left(estate):
 
 
 def test_done_period_needs_nothing(estate):
-    done = {("volga", Cadence.MONTHLY, "2026-11")}
-    s = Schedule(estate, done=lambda c, k, p: (c, k, p) in done)
+    s = Schedule(estate, PlanState(done=frozenset({("volga", "monthly", "2026-11")})))
     assert plan(s, "volga", Cadence.MONTHLY, "2026-11-23T00:00Z").status is PlanStatus.DONE
     assert plan(s, "volga", Cadence.QUARTERLY, "2026-11-23T00:00Z").status is PlanStatus.PLANNED
 
@@ -70,9 +71,40 @@ def test_last_window_too_close_to_announce_puts_the_period_at_risk(estate):
     assert run.status is PlanStatus.AT_RISK
     assert run.window is None and len(run.late_notice) == 1
     assert "will miss the period" in run.note and "advance notice" in run.note
-    # If the notice for the period already went out, the window is usable.
-    announced = Schedule(estate, announced=lambda c, k, p: True)
+    # If that very window was announced 72 h ahead, it is usable.
+    window = run.late_notice[0]
+    told = {("volga", "monthly", "2027-01"): Announced(window.start, window.end, window.start - timedelta(hours=72))}
+    announced = Schedule(estate, PlanState(announced=told))
     assert plan(announced, "volga", Cadence.MONTHLY, "2027-01-28T12:00Z").status is PlanStatus.PLANNED
+    # Announced too late (48 h ahead), or another window announced: not usable.
+    late = {("volga", "monthly", "2027-01"): Announced(window.start, window.end, window.start - timedelta(hours=48))}
+    assert plan(Schedule(estate, PlanState(announced=late)), "volga", Cadence.MONTHLY,
+                "2027-01-28T12:00Z").status is PlanStatus.AT_RISK  # fmt: skip
+
+
+def test_catch_up_policy_decides_a_window_too_close_for_the_full_notice(estate):
+    def with_policy(policy: CatchUp) -> Schedule:
+        tier = estate.tiers["advanced"].model_copy(update={"catch_up": policy})
+        return Schedule(estate.model_copy(update={"tiers": {**estate.tiers, "advanced": tier}}))
+
+    at = "2027-01-28T12:00Z"  # the last January window (Sun 31 03:00 MSK) is 60 h away
+    assert plan(with_policy(CatchUp()), "volga", Cadence.MONTHLY, at).status is PlanStatus.AT_RISK
+    short = plan(with_policy(CatchUp(policy=CatchUpPolicy.SHORT, min_lead=timedelta(hours=4))),
+                 "volga", Cadence.MONTHLY, at)  # fmt: skip
+    assert short.status is PlanStatus.PLANNED and short.catch_up
+    assert short.notice_at == utc(at) and short.lead == timedelta(hours=60)
+    assert "catch-up: short notice (60.0 h)" in short.note
+    too_short = CatchUp(policy=CatchUpPolicy.SHORT, min_lead=timedelta(hours=70))
+    assert plan(with_policy(too_short), "volga", Cadence.MONTHLY, at).status is PlanStatus.AT_RISK
+    none = plan(with_policy(CatchUp(policy=CatchUpPolicy.NONE)), "volga", Cadence.MONTHLY, "2027-01-30T23:50Z")
+    assert none.status is PlanStatus.PLANNED and none.lead == timedelta(minutes=10)
+
+
+def test_catch_up_policy_is_validated():
+    with pytest.raises(ValueError, match="needs a positive 'min_lead'"):
+        CatchUp(policy=CatchUpPolicy.SHORT)
+    with pytest.raises(ValueError, match="only goes with policy 'short'"):
+        CatchUp(policy=CatchUpPolicy.NONE, min_lead=timedelta(hours=1))
 
 
 def test_blackout_covering_the_rest_of_the_period_puts_it_at_risk(estate):
@@ -86,26 +118,29 @@ def test_blackout_covering_the_rest_of_the_period_puts_it_at_risk(estate):
     assert "moved by blackout audit freeze" in run.note
 
 
-def test_due_now_inside_an_announced_open_window(estate):
-    s = Schedule(estate, announced=lambda c, k, p: True)
+def test_due_now_inside_an_announced_open_window_with_cadences_merged(estate):
+    start, end = utc("2026-11-29T00:00Z"), utc("2026-11-29T03:00Z")  # Sun 03:00-06:00 MSK
+    told = {("volga", c, p): Announced(start, end, start - timedelta(hours=73))
+            for c, p in (("monthly", "2026-11"), ("quarterly", "2026-Q4"), ("annual", "2026"))}  # fmt: skip
+    s = Schedule(estate, PlanState(announced=told))
     due = s.due_now(utc("2026-11-29T01:00Z"))  # Sun 04:00 MSK, in volga's window
-    assert {(r.customer_id, r.cadence) for r in due} == {
-        ("volga", Cadence.MONTHLY),
-        ("volga", Cadence.QUARTERLY),
-        ("volga", Cadence.ANNUAL),
-    }
-    assert Schedule(estate, announced=lambda c, k, p: True).due_now(utc("2026-11-29T04:00Z")) == []
+    # The annual run repeats the quarterly and monthly steps: it alone runs, the others are covered.
+    assert {(r.customer_id, r.cadence) for r in due} == {("volga", Cadence.ANNUAL)}
+    covered = [r for r in s.plans(estate.customer("volga"), utc("2026-11-29T01:00Z")) if r.status == "covered"]
+    assert {r.note for r in covered} == {"covered by annual 2026 (same window)"}
+    assert s.due_now(utc("2026-11-29T04:00Z")) == []
 
 
-def test_notices_fall_due_72h_before_the_window(estate):
-    s = Schedule(estate, notice_grace=timedelta(minutes=10))
-    due = s.notices_due(utc("2026-11-26T00:05Z"))  # volga window Sun 29 00:00Z minus 72 h
-    assert {(r.customer_id, r.cadence) for r in due} == {
-        ("volga", Cadence.MONTHLY),
-        ("volga", Cadence.QUARTERLY),
-        ("volga", Cadence.ANNUAL),
-    }
-    assert Schedule(estate, notice_grace=timedelta(minutes=10)).notices_due(utc("2026-11-25T23:55Z")) == []
+def test_notices_fall_due_a_little_before_72h_so_the_lead_is_never_short(estate):
+    s = Schedule(estate)
+    ahead = timedelta(minutes=10)
+    due = s.notices_due(utc("2026-11-25T23:50Z"), ahead)  # volga window Sun 29 00:00Z minus 72 h 10 min
+    # One notice: the annual run that covers the quarterly and monthly work of the window.
+    assert {(r.customer_id, r.cadence) for r in due} == {("volga", Cadence.ANNUAL)}
+    assert s.notices_due(utc("2026-11-25T23:45Z"), ahead) == []
+    # Past the notice time without a notice: that window is lost, the next one is planned.
+    [late] = [r for r in s.plans(estate.customer("volga"), utc("2026-11-26T00:05Z")) if r.cadence == "annual"]
+    assert late.window.start == utc("2026-12-06T00:00Z")
 
 
 def test_customer_schedule_lists_windows_blackouts_and_runs_per_period(estate):
