@@ -5,18 +5,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import DateTime, TypeDecorator, inspect
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from opskeeper.clock import SYSTEM, Clock
 
-CLOCK_OPTION = "opskeeper_clock"  # the ledger's clock, carried as an execution option of its engine
+CLOCK_OPTION = "opskeeper_clock"  # the ledger's clock, in the info of each of its sessions
 
 
-def stamp(context: Any) -> datetime:
-    """Column default: the time of the ledger that writes the row (its clock), never the wall behind it."""
-    clock = context.execution_options.get(CLOCK_OPTION) if context is not None else None
-    return (clock or SYSTEM).now()
+def stamp(_context: Any) -> datetime:
+    """Column default of the stamped columns. Rows added through a ledger session never reach it: the
+    session stamps them by the ledger's clock before the flush (:func:`stamp_new_rows`)."""
+    return SYSTEM.now()
+
+
+def stamp_new_rows(session: Session, _flush: Any, _instances: Any) -> None:
+    """Before a flush: every stamped column left empty on a new row gets the ledger's time."""
+    clock = clock_of(session)
+    now = None
+    for obj in session.new:
+        for key, column in inspect(obj).mapper.columns.items():
+            default = column.default
+            if default is not None and getattr(default, "arg", None) is stamp and getattr(obj, key) is None:
+                now = now or clock.now()
+                setattr(obj, key, now)
 
 
 def clock_of(session: Session) -> Clock:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from opskeeper.clock import SYSTEM, Clock
 from opskeeper.errors import OpskeeperError
 from opskeeper.ledger import audit as _audit
-from opskeeper.ledger.base import CLOCK_OPTION, Base, UTCDateTime
+from opskeeper.ledger.base import CLOCK_OPTION, Base, UTCDateTime, stamp_new_rows
 from opskeeper.paths import home_dir
 
 __all__ = ["Base", "Ledger", "LedgerError", "UTCDateTime", "default_url", "home_dir"]
@@ -100,10 +100,8 @@ class Ledger:
     def __init__(self, engine: Engine, clock: Clock = SYSTEM) -> None:
         self.engine = engine
         self.clock = clock
-        self.sessions = sessionmaker(
-            engine.execution_options(**{CLOCK_OPTION: clock}), expire_on_commit=False,
-            info={CLOCK_OPTION: clock},
-        )
+        self.sessions = sessionmaker(engine, expire_on_commit=False, info={CLOCK_OPTION: clock})
+        event.listen(self.sessions, "before_flush", stamp_new_rows)
 
     def now(self) -> datetime:
         return self.clock.now()

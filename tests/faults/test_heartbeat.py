@@ -23,6 +23,7 @@ from opskeeper.ledger.core import Run, RunStatus
 WORKER = """
 import sys, time
 from datetime import timedelta
+from opskeeper.clock import SYSTEM
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs
 from opskeeper.ledger.core import Run

@@ -7,6 +7,8 @@ import socket
 import subprocess
 from datetime import timedelta
 
+import pytest
+
 from opskeeper.clock import SYSTEM
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs
@@ -22,6 +24,7 @@ def _running(ledger: Ledger, pid: int, started_ago: timedelta) -> int:
         return run.id
 
 
+@pytest.mark.wallclock  # a recycled pid is told by the kernel's process start time, which faketime leaves real
 def test_reaper_dead_and_recycled_pids() -> None:
     ledger = Ledger.open()
     gone = subprocess.Popen(["true"])

@@ -380,7 +380,7 @@ SECTIONS = {
 
 
 def run_section(name):
-    started = time.time()
+    started = time.monotonic()
     try:
         entry = {"ok": True, "error": None, "data": SECTIONS[name]()}
     except Skip as e:
@@ -389,7 +389,7 @@ def run_section(name):
         entry = {"ok": False, "error": "timed out after %ss" % STEP_TIMEOUT, "data": None}
     except Exception as e:  # one broken section must not hide the others
         entry = {"ok": False, "error": "%s: %s" % (type(e).__name__, e), "data": None}
-    entry["seconds"] = round(time.time() - started, 3)
+    entry["seconds"] = round(time.monotonic() - started, 3)
     return entry
 
 
