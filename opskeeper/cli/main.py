@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from opskeeper.cli import audit, backup, common, core, drill, report, scan, schedule
+from opskeeper.cli import audit, backup, common, core, drill, report, scan, schedule, simulate
 from opskeeper.cli import notify as notify_cli
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ app.add_typer(core.maintenance_app, name="maintenance")
 app.add_typer(core.runs_app, name="runs")
 app.add_typer(audit.app, name="audit")
 app.add_typer(schedule.app, name="schedule")
+app.command("simulate")(simulate.simulate)
 app.add_typer(scan.app, name="scan")
 app.add_typer(notify_cli.app, name="notify")
 app.add_typer(drill.app, name="drill")
