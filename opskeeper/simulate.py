@@ -108,7 +108,7 @@ class _Nowhere(Channel):
 
 
 @dataclass
-class _World:
+class World:
     estate: Estate
     sim: Simulation
     ledger: Ledger
@@ -120,30 +120,35 @@ class _World:
     scenarios: dict[str, object] = field(default_factory=dict)
 
 
+def world(estate: Estate, sim: Simulation, ledger: Ledger, clock: FixedClock) -> World:
+    """A simulated scheduler over ``ledger`` (which must stamp by ``clock``); :func:`step` ticks it."""
+    w = World(estate, sim, ledger, clock, load_runbooks(estate.runbooks_dir), random.Random(sim.seed))
+    names = {d for c in estate.customers for s in c.systems for d in s.drills}
+    for name in names:
+        scenario = find_scenario(name, estate.runbooks_dir)
+        w.scenarios[name] = scenario
+        if scenario.audience is not Audience.ANNOUNCED:
+            w.silent.add(name)
+    return w
+
+
 def run(estate: Estate, sim: Simulation, workdir: Path) -> Ledger:
     """Drive the tick from ``sim.start`` to ``sim.end``; the ledger in ``workdir`` holds what happened."""
     clock = FixedClock(sim.start)
     ledger = Ledger.open(f"sqlite:///{workdir / 'simulated-ledger.sqlite'}", clock=clock)
-    world = _World(estate, sim, ledger, clock, load_runbooks(estate.runbooks_dir), random.Random(sim.seed))
-    names = {d for c in estate.customers for s in c.systems for d in s.drills}
-    for name in names:
-        scenario = find_scenario(name, estate.runbooks_dir)
-        world.scenarios[name] = scenario
-        if scenario.audience is not Audience.ANNOUNCED:
-            world.silent.add(name)
+    simulated = world(estate, sim, ledger, clock)
     t = sim.start
     while t < sim.end:
         down = next((o for o in sim.outages if o.start <= t < o.end), None)
         if down is not None:
             t = _on_grid(sim.start, down.end)
             continue
-        clock.set(t)
-        acted, wake = _tick(world, t)
-        t = t + TICK if acted else _next_tick(sim, t, wake)
+        acted, wake = step(simulated, t)
+        t = t + TICK if acted else next_tick(sim, t, wake)
     return ledger
 
 
-def _next_tick(sim: Simulation, t: datetime, wake: datetime | None) -> datetime:
+def next_tick(sim: Simulation, t: datetime, wake: datetime | None) -> datetime:
     """The first tick on the grid at or after the next instant something can change."""
     targets = [sim.end] + ([wake] if wake else []) + [o.start for o in sim.outages if o.start > t]
     return max(t + TICK, _on_grid(sim.start, min(targets)))
@@ -154,8 +159,9 @@ def _on_grid(origin: datetime, at: datetime) -> datetime:
     return origin + steps * TICK
 
 
-def _tick(w: _World, now: datetime) -> tuple[bool, datetime | None]:
-    """One tick, as flows/tick.py does it: returns whether anything happened and when to look again."""
+def step(w: World, now: datetime) -> tuple[bool, datetime | None]:
+    """One tick at ``now``, as flows/tick.py does it: whether anything happened, and when to look again."""
+    w.clock.set(now)
     plan = scheduling.plan_tick(w.estate, w.ledger, now)
     acted = False
     for run_ in plan.due:
@@ -178,7 +184,7 @@ def _tick(w: _World, now: datetime) -> tuple[bool, datetime | None]:
     return acted or drilled, min(wakes) if wakes else None
 
 
-def _run_maintenance(w: _World, planned: PlannedRun, now: datetime) -> None:
+def _run_maintenance(w: World, planned: PlannedRun, now: datetime) -> None:
     failed = w.rng.random() < w.sim.fail_rate
 
     def runner(jobs: Sequence[HostJob]) -> list[HostResult]:
@@ -192,7 +198,7 @@ def _run_maintenance(w: _World, planned: PlannedRun, now: datetime) -> None:
                  trigger=Trigger("simulate", "scheduler"))  # fmt: skip
 
 
-def _drills(w: _World, now: datetime) -> tuple[bool, datetime | None]:
+def _drills(w: World, now: datetime) -> tuple[bool, datetime | None]:
     acted = False
     wakes: list[datetime] = []
     passes = all_last_passes(w.ledger)
@@ -213,7 +219,7 @@ def _drills(w: _World, now: datetime) -> tuple[bool, datetime | None]:
     return acted, min(wakes) if wakes else None
 
 
-def _record_drill(w: _World, customer_id: str, scenario: str, now: datetime) -> None:
+def _record_drill(w: World, customer_id: str, scenario: str, now: datetime) -> None:
     """A drill that ran and passed (nothing was touched): its freshness resets as a real pass would."""
     customer = w.estate.customer(customer_id)
     system = next(s for s in customer.systems if scenario in s.drills)
