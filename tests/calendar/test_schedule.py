@@ -66,37 +66,50 @@ def test_done_period_needs_nothing(estate):
 
 def test_last_window_too_close_to_announce_puts_the_period_at_risk(estate):
     # Jan 31 03:00 MSK is the last January window; its 72 h notice was due Jan 28 03:00 MSK.
-    s = Schedule(estate)
+    s = with_policy(estate, CatchUp())  # full notice only
     run = plan(s, "volga", Cadence.MONTHLY, "2027-01-28T12:00Z")
     assert run.status is PlanStatus.AT_RISK
     assert run.window is None and len(run.late_notice) == 1
     assert "will miss the period" in run.note and "advance notice" in run.note
     # If that very window was announced 72 h ahead, it is usable.
     window = run.late_notice[0]
-    told = {("volga", "monthly", "2027-01"): Announced(window.start, window.end, window.start - timedelta(hours=72))}
-    announced = Schedule(estate, PlanState(announced=told))
+    told = {
+        ("volga", "monthly", "2027-01"): Announced(
+            window.start, window.end, window.start - timedelta(hours=72)
+        )
+    }
+    announced = with_policy(estate, CatchUp(), PlanState(announced=told))
     assert plan(announced, "volga", Cadence.MONTHLY, "2027-01-28T12:00Z").status is PlanStatus.PLANNED
     # Announced too late (48 h ahead), or another window announced: not usable.
-    late = {("volga", "monthly", "2027-01"): Announced(window.start, window.end, window.start - timedelta(hours=48))}
-    assert plan(Schedule(estate, PlanState(announced=late)), "volga", Cadence.MONTHLY,
+    late = {
+        ("volga", "monthly", "2027-01"): Announced(
+            window.start, window.end, window.start - timedelta(hours=48)
+        )
+    }
+    assert plan(with_policy(estate, CatchUp(), PlanState(announced=late)), "volga", Cadence.MONTHLY,
                 "2027-01-28T12:00Z").status is PlanStatus.AT_RISK  # fmt: skip
 
 
-def test_catch_up_policy_decides_a_window_too_close_for_the_full_notice(estate):
-    def with_policy(policy: CatchUp) -> Schedule:
-        tier = estate.tiers["advanced"].model_copy(update={"catch_up": policy})
-        return Schedule(estate.model_copy(update={"tiers": {**estate.tiers, "advanced": tier}}))
+def with_policy(estate: Estate, policy: CatchUp, state: PlanState | None = None) -> Schedule:
+    tier = estate.tiers["advanced"].model_copy(update={"catch_up": policy})
+    return Schedule(
+        estate.model_copy(update={"tiers": {**estate.tiers, "advanced": tier}}), state or PlanState()
+    )
 
+
+def test_catch_up_policy_decides_a_window_too_close_for_the_full_notice(estate):
     at = "2027-01-28T12:00Z"  # the last January window (Sun 31 03:00 MSK) is 60 h away
-    assert plan(with_policy(CatchUp()), "volga", Cadence.MONTHLY, at).status is PlanStatus.AT_RISK
-    short = plan(with_policy(CatchUp(policy=CatchUpPolicy.SHORT, min_lead=timedelta(hours=4))),
+    assert plan(with_policy(estate, CatchUp()), "volga", Cadence.MONTHLY, at).status is PlanStatus.AT_RISK
+    short = plan(with_policy(estate, CatchUp(policy=CatchUpPolicy.SHORT, min_lead=timedelta(hours=4))),
                  "volga", Cadence.MONTHLY, at)  # fmt: skip
     assert short.status is PlanStatus.PLANNED and short.catch_up
     assert short.notice_at == utc(at) and short.lead == timedelta(hours=60)
     assert "catch-up: short notice (60.0 h)" in short.note
     too_short = CatchUp(policy=CatchUpPolicy.SHORT, min_lead=timedelta(hours=70))
-    assert plan(with_policy(too_short), "volga", Cadence.MONTHLY, at).status is PlanStatus.AT_RISK
-    none = plan(with_policy(CatchUp(policy=CatchUpPolicy.NONE)), "volga", Cadence.MONTHLY, "2027-01-30T23:50Z")
+    assert plan(with_policy(estate, too_short), "volga", Cadence.MONTHLY, at).status is PlanStatus.AT_RISK
+    none = plan(
+        with_policy(estate, CatchUp(policy=CatchUpPolicy.NONE)), "volga", Cadence.MONTHLY, "2027-01-30T23:50Z"
+    )
     assert none.status is PlanStatus.PLANNED and none.lead == timedelta(minutes=10)
 
 
@@ -111,8 +124,8 @@ def test_blackout_covering_the_rest_of_the_period_puts_it_at_risk(estate):
     volga = estate.customer("volga")
     freeze = blackout(reason="audit freeze", start="2026-11-24", end="2026-11-30")
     changed = volga.model_copy(update={"blackouts": [*volga.blackouts, freeze]})
-    s = Schedule(estate.model_copy(update={"customers": [estate.customer("hanhai"), changed]}))
-    run = plan(s, "volga", Cadence.MONTHLY, "2026-11-20T00:00Z")
+    s = with_policy(estate.model_copy(update={"customers": [estate.customer("hanhai"), changed]}), CatchUp())
+    run = plan(s, "volga", Cadence.MONTHLY, "2026-11-20T00:00Z")  # Sun 22nd is 48 h away: too close
     assert run.status is PlanStatus.AT_RISK
     assert [m.blackouts for m in run.moved_by] == [("audit freeze",)]
     assert "moved by blackout audit freeze" in run.note
@@ -126,7 +139,9 @@ def test_due_now_inside_an_announced_open_window_with_cadences_merged(estate):
     due = s.due_now(utc("2026-11-29T01:00Z"))  # Sun 04:00 MSK, in volga's window
     # The annual run repeats the quarterly and monthly steps: it alone runs, the others are covered.
     assert {(r.customer_id, r.cadence) for r in due} == {("volga", Cadence.ANNUAL)}
-    covered = [r for r in s.plans(estate.customer("volga"), utc("2026-11-29T01:00Z")) if r.status == "covered"]
+    covered = [
+        r for r in s.plans(estate.customer("volga"), utc("2026-11-29T01:00Z")) if r.status == "covered"
+    ]
     assert {r.note for r in covered} == {"covered by annual 2026 (same window)"}
     assert s.due_now(utc("2026-11-29T04:00Z")) == []
 
