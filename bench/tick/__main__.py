@@ -2,8 +2,8 @@
 
     python -m bench.tick [--customers 10,100,1000] [--years 2027,2050] [--ticks 5]
 
-Each case: a generated estate (``bench/tick/estate.py``) and a fresh SQLite ledger in a temp dir;
-one warm-up tick, then ``--ticks`` ticks five minutes apart, each timed around
+Each case runs in its own process (no case inherits another's caches or garbage): a generated estate
+(``bench/tick/estate.py``) and a fresh SQLite ledger in a temp dir; one warm-up tick, then ``--ticks`` ticks five minutes apart, each timed around
 ``opskeeper.scheduling.plan_tick(estate, ledger, now)``. The goal: at most 5 ms per customer per tick,
 the same in 2027 and 2050. The last line is machine-readable.
 """
@@ -14,6 +14,8 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -52,12 +54,24 @@ def measure(customers: int, year: int, ticks: int) -> dict[str, float | int]:
             "due": len(warm.due), "due_last": len(plan.due), "planned": len(plan.planned)}  # fmt: skip
 
 
+def in_own_process(customers: int, year: int, ticks: int) -> dict[str, float | int]:
+    argv = [sys.executable, "-m", "bench.tick", "--case", f"{customers}:{year}", "--ticks", str(ticks)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
+    result: dict[str, float | int] = json.loads(out.stdout.splitlines()[-1])
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", default="10,100,1000")
     ap.add_argument("--years", default="2027,2050")
     ap.add_argument("--ticks", type=int, default=5)
+    ap.add_argument("--case", help="CUSTOMERS:YEAR: measure one case here and print it as JSON")
     args = ap.parse_args()
+    if args.case:
+        n, year = (int(x) for x in args.case.split(":"))
+        print(json.dumps(measure(n, year, args.ticks)))
+        return
     sizes = [int(n) for n in args.customers.split(",")]
     years = [int(y) for y in args.years.split(",")]
     print(f"goal: <= {GOAL_MS:g} ms per customer per tick, flat across years")
@@ -67,7 +81,7 @@ def main() -> None:
     rows = []
     for year in years:
         for n in sizes:
-            r = measure(n, year, args.ticks)
+            r = in_own_process(n, year, args.ticks)
             rows.append(r)
             print(f"{n:>9} {year:>5} {r['ms_per_customer']:>12.3f} {r['ms_per_customer_max']:>7.3f} "
                   f"{float(r['ms_per_customer']) / GOAL_MS:>7.2f} {r['due']:>5} {r['planned']:>7}", flush=True)  # fmt: skip

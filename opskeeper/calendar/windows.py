@@ -187,7 +187,8 @@ def _occurrence(window: Interval, blackouts: Sequence[Interval]) -> WindowOccurr
     return WindowOccurrence(window, tuple(subtract(window, hits)), hits)
 
 
-@lru_cache(maxsize=8192)
+# Bounded: a tick needs two local years per customer (an annual period ends on the next Jan 1).
+@lru_cache(maxsize=4096)
 def _status_year(
     window: _WindowKey, blackouts: tuple[_BlackoutKey, ...], year: int
 ) -> tuple[tuple[date, ...], tuple[WindowOccurrence, ...]]:
