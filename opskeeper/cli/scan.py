@@ -10,10 +10,10 @@ import typer
 
 from opskeeper.checks.security.alerts import send_alerts
 from opskeeper.checks.security.lifecycle import FindingRef
-from opskeeper.checks.security.model import Severity
 from opskeeper.checks.security.service import ScanReport, rebaseline, run_scan
 from opskeeper.cli import common
 from opskeeper.clock import SYSTEM
+from opskeeper.config.types import FindingSeverity
 from opskeeper.errors import InputError, WorkFailed
 from opskeeper.ledger.findings import FindingFilter, find_one, list_findings, score_history
 
@@ -36,7 +36,7 @@ def _print_new_by_check(report: ScanReport) -> None:
             groups.setdefault(f.check_id, []).append(f)
     if not groups:
         return
-    order = sorted(groups.items(), key=lambda kv: (Severity(kv[1][0].severity).rank, kv[0]))
+    order = sorted(groups.items(), key=lambda kv: (FindingSeverity(kv[1][0].severity).rank, kv[0]))
     common.table(
         "new findings by check (details: opskeeper scan findings --status new)",
         ["severity", "check", "count", "hosts", "e.g."],
@@ -50,7 +50,7 @@ def run_cmd(
     notify: bool = typer.Option(
         True, "--notify/--no-notify", help="Tell customers about new critical/high findings."
     ),
-    fail_on: Severity | None = typer.Option(
+    fail_on: FindingSeverity | None = typer.Option(
         None, "--fail-on", help="Exit 1 if a new finding of this severity or worse was found."
     ),
     as_json: bool = common.JsonOption,
@@ -81,7 +81,7 @@ def run_cmd(
         if failed:
             raise WorkFailed(f"could not scan: {', '.join(failed)} (their findings are marked incomparable)")
         if fail_on is not None:
-            worst = [f for d in report.diffs for f in d.new if Severity(f.severity).rank <= fail_on.rank]
+            worst = [f for d in report.diffs for f in d.new if FindingSeverity(f.severity).rank <= fail_on.rank]
             if worst:
                 raise WorkFailed(f"{len(worst)} new finding(s) of severity {fail_on} or worse")
 
@@ -145,9 +145,9 @@ def _by_check(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         g["objects"].append(r["object"])
         g["due_by"] = min(g["due_by"], r["due_by"])
         g["overdue"] += bool(r["overdue"])
-        if Severity(r["severity"]).rank < Severity(g["severity"]).rank:  # rank 0 is critical
+        if FindingSeverity(r["severity"]).rank < FindingSeverity(g["severity"]).rank:  # rank 0 is critical
             g["severity"] = r["severity"]
-    return sorted(groups.values(), key=lambda g: (Severity(g["severity"]).rank, g["due_by"], g["host"], g["check"]))
+    return sorted(groups.values(), key=lambda g: (FindingSeverity(g["severity"]).rank, g["due_by"], g["host"], g["check"]))
 
 
 def _flags(r: dict[str, object]) -> str:

@@ -111,9 +111,37 @@ WeekdayName = Annotated[Weekday, BeforeValidator(_weekday)]
 
 
 class Severity(StrEnum):
+    """How urgent an incident or notice is, in the contract's words: it picks the response deadline.
+
+    Not the severity of a finding (``FindingSeverity``): a critical finding may be routine work.
+    """
+
     EMERGENCY = "emergency"
     HIGH = "high"
     ROUTINE = "routine"
+
+
+class FindingSeverity(StrEnum):
+    """How bad a finding is (a security check, a drill's gap): one scale for checks and drills."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def weight(self) -> int:
+        """Weight in the hardening score: a critical check counts ten low ones."""
+        return {"critical": 10, "high": 5, "medium": 2, "low": 1}[self.value]
+
+    @property
+    def rank(self) -> int:
+        """0 for critical: sort by it to put the worst first."""
+        return list(FindingSeverity).index(self)
+
+    @property
+    def fails_drill(self) -> bool:
+        return self in (FindingSeverity.CRITICAL, FindingSeverity.HIGH)
 
 
 class Cadence(StrEnum):

@@ -14,8 +14,9 @@ from pydantic import Field
 from opskeeper.backup.restore import restore, restore_remote
 from opskeeper.backup.tree import EntryKind
 from opskeeper.config.backup import DirDataSet
+from opskeeper.config.types import FindingSeverity
 from opskeeper.drills.errors import ActionFailed
-from opskeeper.drills.evaluate import Finding, Severity
+from opskeeper.drills.evaluate import Finding
 from opskeeper.drills.state import DrillState, state_of
 from opskeeper.remote.interface import Executor
 from opskeeper.remote.local import LocalExecutor
@@ -200,7 +201,7 @@ def _newest_or_finding(state: DrillState, ds: DirDataSet) -> Any:
     except ActionFailed as e:
         if state.backups.blocked:
             state.add_finding(Finding(
-                "no-secondary-target", Severity.HIGH,
+                "no-secondary-target", FindingSeverity.HIGH,
                 "No other backup target can restore the data: the system has no usable secondary target",
                 str(e)))
         raise

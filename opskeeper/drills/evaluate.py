@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from opskeeper.config.drills import Scenario
 from opskeeper.config.estate import Tier
-from opskeeper.config.types import format_duration
+from opskeeper.config.types import FindingSeverity, format_duration
 from opskeeper.drills.timeline import Event, Timeline
 
 OBJECTIVE_POINTS = 25  # per objective (RTO, RPO); checks share the other 50
@@ -25,17 +25,6 @@ class Verdict(StrEnum):
     FAIL = "fail"
     ABORTED = "aborted"  # stopped before or during the fault; nothing measured
     ERROR = "error"  # stopped by an unexpected exception: what was measured is kept; never a pass
-
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-    @property
-    def fails_drill(self) -> bool:
-        return self in (Severity.CRITICAL, Severity.HIGH)
 
 
 class Phase(StrEnum):
@@ -59,7 +48,7 @@ class CheckOutcome:
 @dataclass(frozen=True)
 class Finding:
     fingerprint: str  # stable per scenario: the same gap in the next drill is the same finding
-    severity: Severity
+    severity: FindingSeverity
     title: str
     detail: str = ""
 
@@ -166,12 +155,12 @@ def evaluate(
     findings = [*_objective_findings(rto, rpo, stopped), *_check_findings(checks), *step_findings]
     if not cleanup_ok:
         findings.append(
-            Finding("cleanup-failed", Severity.CRITICAL, "Cleanup failed: the system may still be faulted")
+            Finding("cleanup-failed", FindingSeverity.CRITICAL, "Cleanup failed: the system may still be faulted")
         )
     if error:
         findings.append(error)
     if aborted:
-        findings.append(Finding("aborted", Severity.HIGH, f"Drill aborted: {aborted}"))
+        findings.append(Finding("aborted", FindingSeverity.HIGH, f"Drill aborted: {aborted}"))
     findings = _dedupe(findings)
     judged = [c for c in checks if c.phase is not Phase.BEFORE]
     check_points = 50.0 * (sum(c.ok for c in judged) / len(judged)) if judged else 50.0
@@ -193,20 +182,20 @@ def _objective_findings(rto: ObjectiveResult, rpo: ObjectiveResult, aborted: str
     out: list[Finding] = []
     if rto.measured is None:
         if not aborted:
-            out.append(Finding("rto-unmeasured", Severity.CRITICAL, "Service was not restored and verified"))
+            out.append(Finding("rto-unmeasured", FindingSeverity.CRITICAL, "Service was not restored and verified"))
     elif not rto.met:
         out.append(
-            Finding("rto-exceeded", Severity.HIGH, f"RTO exceeded by {fmt(-rto.margin)}",  # type: ignore[operator]
+            Finding("rto-exceeded", FindingSeverity.HIGH, f"RTO exceeded by {fmt(-rto.margin)}",  # type: ignore[operator]
                     rto.describe())
         )
     if rpo.measured is None:
         if not aborted:
             out.append(
-                Finding("rpo-unmeasured", Severity.HIGH, "No restored data with a known time: RPO not measured")
+                Finding("rpo-unmeasured", FindingSeverity.HIGH, "No restored data with a known time: RPO not measured")
             )
     elif not rpo.met:
         out.append(
-            Finding("rpo-exceeded", Severity.HIGH, f"RPO exceeded by {fmt(-rpo.margin)}",  # type: ignore[operator]
+            Finding("rpo-exceeded", FindingSeverity.HIGH, f"RPO exceeded by {fmt(-rpo.margin)}",  # type: ignore[operator]
                     rpo.describe())
         )
     return out
@@ -218,13 +207,13 @@ def _check_findings(checks: Sequence[CheckOutcome]) -> list[Finding]:
         if c.ok:
             continue
         if c.phase is Phase.DETECTION:
-            out.append(Finding(f"not-detected:{c.name}", Severity.MEDIUM, f"Fault not detected by {c.name}",
+            out.append(Finding(f"not-detected:{c.name}", FindingSeverity.MEDIUM, f"Fault not detected by {c.name}",
                                c.reason))
         elif c.phase is Phase.VERIFICATION:
-            out.append(Finding(f"verification:{c.name}", Severity.HIGH, f"Verification failed: {c.name}",
+            out.append(Finding(f"verification:{c.name}", FindingSeverity.HIGH, f"Verification failed: {c.name}",
                                c.reason))
         elif c.phase is Phase.AFTER:
-            out.append(Finding(f"steady-state:{c.name}", Severity.HIGH,
+            out.append(Finding(f"steady-state:{c.name}", FindingSeverity.HIGH,
                                f"Steady state not regained: {c.name}", c.reason))
     return out
 

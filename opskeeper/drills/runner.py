@@ -20,11 +20,12 @@ from opskeeper.config.drills import OnFailure as DrillOnFailure
 from opskeeper.config.estate import Estate, Host
 from opskeeper.config.runbook import OnFailure, Step
 from opskeeper.config.secrets import redact
+from opskeeper.config.types import FindingSeverity
 from opskeeper.drills import record
 from opskeeper.drills.backups import SystemBackups
 from opskeeper.drills.context import DrillRequest, ExecutorFactory, render_params, resolve
 from opskeeper.drills.errors import ActionFailed, ApprovalRefused, DrillRefused
-from opskeeper.drills.evaluate import CheckOutcome, Evaluation, Finding, Phase, Severity, Verdict, evaluate
+from opskeeper.drills.evaluate import CheckOutcome, Evaluation, Finding, Phase, Verdict, evaluate
 from opskeeper.drills.items import reconcile
 from opskeeper.drills.state import STATE_PARAM, DrillState
 from opskeeper.drills.timeline import Event, Timeline, TimelineEvent
@@ -312,7 +313,7 @@ class DrillRun:
     def crashed(self, error: BaseException, phase: str) -> None:
         """An unexpected exception stopped ``phase``: on the timeline now, a finding (an action item) at finish."""
         text = describe_error(error)
-        self.error = Finding(f"drill-error:{type(error).__name__}", Severity.HIGH,
+        self.error = Finding(f"drill-error:{type(error).__name__}", FindingSeverity.HIGH,
                              f"Drill stopped by an unexpected error in {phase}: {text}",
                              "The drill machinery failed, not the system under test: fix the cause and run "
                              "the drill again.")  # fmt: skip

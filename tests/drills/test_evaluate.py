@@ -15,7 +15,8 @@ from opskeeper.config.drills import (
     Scenario,
 )
 from opskeeper.config.estate import Tier
-from opskeeper.drills.evaluate import CheckOutcome, Finding, Phase, Severity, Verdict, evaluate, fmt
+from opskeeper.config.types import FindingSeverity
+from opskeeper.drills.evaluate import CheckOutcome, Finding, Phase, Verdict, evaluate, fmt
 from opskeeper.drills.freshness import freshness
 from opskeeper.drills.items import OpenItem, reconcile
 from opskeeper.drills.timeline import Event, Timeline
@@ -65,7 +66,7 @@ def test_too_slow_recovery_fails_a_tight_objective_with_the_margin() -> None:
     assert ev.rto.margin == timedelta(minutes=5) - timedelta(seconds=1020)
     (f,) = [f for f in ev.findings if f.fingerprint == "rto-exceeded"]
     assert f.title == "RTO exceeded by 12m"  # 17 min measured against 5 min
-    assert f.severity is Severity.HIGH
+    assert f.severity is FindingSeverity.HIGH
     assert ev.score == round(25 * 300 / 1020 + 25 + 50)
 
 
@@ -80,7 +81,7 @@ def test_not_restored_is_critical_and_scores_no_rto_points() -> None:
     t = Timeline()
     t.record(Event.FAULT_INJECTED, at=T0)
     ev = evaluate(scenario(), tier(), t, newest_restored=None)
-    assert ev.findings[0].severity is Severity.CRITICAL
+    assert ev.findings[0].severity is FindingSeverity.CRITICAL
     assert ev.rto.points == 0 and ev.verdict is Verdict.FAIL
 
 
@@ -106,7 +107,7 @@ def test_aborted_before_fault() -> None:
 
 
 def test_error_is_its_own_verdict_and_never_a_pass() -> None:
-    crash = Finding("drill-error:RuntimeError", Severity.HIGH, "Drill stopped by an unexpected error in recover")
+    crash = Finding("drill-error:RuntimeError", FindingSeverity.HIGH, "Drill stopped by an unexpected error in recover")
     t = timeline()  # everything measured and met: still not a pass
     ev = evaluate(scenario(), tier(), t, newest_restored=T0, error=crash)
     assert ev.verdict is Verdict.ERROR and not ev.passed and ev.score == 0

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from opskeeper.checks.security.lifecycle import FindingRef, ScanDiff
-from opskeeper.checks.security.model import Severity
 from opskeeper.checks.security.registry import get as get_check
 from opskeeper.config.estate import Estate
+from opskeeper.config.types import FindingSeverity
 from opskeeper.config.types import Severity as NoticeSeverity
 from opskeeper.i18n import Localized
 from opskeeper.ledger import Ledger
@@ -22,7 +22,7 @@ from opskeeper.ledger.findings import Finding
 from opskeeper.notify.events import Event
 from opskeeper.notify.service import notify
 
-NOTIFY_AT = (Severity.CRITICAL, Severity.HIGH)
+NOTIFY_AT = (FindingSeverity.CRITICAL, FindingSeverity.HIGH)
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class Alert:
     findings: tuple[FindingRef, ...]
 
     @property
-    def severity(self) -> Severity:
-        return min((Severity(f.severity) for f in self.findings), key=lambda s: s.rank)
+    def severity(self) -> FindingSeverity:
+        return min((FindingSeverity(f.severity) for f in self.findings), key=lambda s: s.rank)
 
     @property
     def dedup_key(self) -> str:
@@ -47,7 +47,7 @@ def alerts_for(diffs: Iterable[ScanDiff], system_of: dict[str, str]) -> list[Ale
     groups: dict[tuple[str, str, str], list[FindingRef]] = {}
     for d in diffs:
         for f in d.new:
-            if Severity(f.severity) in NOTIFY_AT and not f.accepted:
+            if FindingSeverity(f.severity) in NOTIFY_AT and not f.accepted:
                 groups.setdefault((d.customer_id, system_of.get(f.host, ""), f.check_id), []).append(f)
     return [Alert(c, s, k, tuple(fs)) for (c, s, k), fs in sorted(groups.items())]
 

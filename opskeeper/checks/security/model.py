@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from opskeeper.config.security import SecurityPolicy
-from opskeeper.config.types import Language
+from opskeeper.config.types import FindingSeverity, Language
 from opskeeper.errors import OpskeeperError
 from opskeeper.i18n import Localized
 
@@ -20,29 +19,13 @@ class ScanError(OpskeeperError):
     exit_code = 1
 
 
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-    @property
-    def weight(self) -> int:
-        """Weight in the hardening score: a critical check counts ten low ones."""
-        return {"critical": 10, "high": 5, "medium": 2, "low": 1}[self.value]
-
-    @property
-    def rank(self) -> int:
-        return list(Severity).index(self)
-
-
 @dataclass(frozen=True)
 class CheckMeta:
     """What a check is, independent of any host: shown to engineers and customers."""
 
     id: str  # stable: part of every finding's fingerprint
     title: str
-    severity: Severity
+    severity: FindingSeverity
     rationale: str
     remediation: str
     needs: tuple[str, ...]  # fact sections the check reads

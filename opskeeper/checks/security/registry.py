@@ -7,7 +7,8 @@ import pkgutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from opskeeper.checks.security.model import CheckContext, CheckMeta, Facts, ObjectResult, Severity
+from opskeeper.checks.security.model import CheckContext, CheckMeta, Facts, ObjectResult
+from opskeeper.config.types import FindingSeverity
 from opskeeper.i18n import translation_language
 
 CheckFn = Callable[[Facts, CheckContext], Iterable[ObjectResult]]
@@ -27,7 +28,7 @@ def check(
     *,
     title: str,
     title_i18n: Mapping[str, str],
-    severity: Severity,
+    severity: FindingSeverity,
     rationale: str,
     remediation: str,
     needs: tuple[str, ...],

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from opskeeper.checks.security import gather
-from opskeeper.checks.security.model import CheckContext, CheckResult, Severity
+from opskeeper.checks.security.model import CheckContext, CheckResult
 from opskeeper.checks.security.registry import all_checks, check, get
 from opskeeper.checks.security.scan import evaluate
-from opskeeper.config.types import Language
+from opskeeper.config.types import FindingSeverity, Language
 from tests.checks.security.helpers import facts, self_signed_pem, target
 
 NOW = datetime.now(UTC)
@@ -30,7 +30,7 @@ def test_registry_ids_are_unique_and_complete() -> None:
     assert len(ids) == len(set(ids))
     for c in all_checks():
         assert c.meta.title and c.meta.rationale and c.meta.remediation and c.meta.needs
-        assert isinstance(c.meta.severity, Severity)
+        assert isinstance(c.meta.severity, FindingSeverity)
     areas = {i.split(".")[0] for i in ids}
     assert {"ssh", "net", "files", "accounts", "updates", "tls", "kernel"} <= areas
 
@@ -66,7 +66,7 @@ def test_ssh_checks_on_weak_and_good_config() -> None:
         "sshd:kexalgorithms:diffie-hellman-group1-sha1",
     }
     assert judge("ssh.weak-algorithms", good).passed
-    assert get("ssh.root-password-login").meta.severity is Severity.CRITICAL
+    assert get("ssh.root-password-login").meta.severity is FindingSeverity.CRITICAL
 
 
 def test_missing_fact_means_could_not_run() -> None:
@@ -198,5 +198,5 @@ def test_every_check_has_a_chinese_and_a_russian_title() -> None:
 
 def test_a_check_with_an_unknown_translation_language_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown language 'de'"):
-        check("test.bad-language", title="t", title_i18n={"de": "t"}, severity=Severity.LOW,
+        check("test.bad-language", title="t", title_i18n={"de": "t"}, severity=FindingSeverity.LOW,
               rationale="", remediation="", needs=())  # fmt: skip

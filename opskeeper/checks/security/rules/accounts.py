@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opskeeper.checks.security.model import CheckContext, CouldNotRun, Facts, ObjectResult, Severity
+from opskeeper.checks.security.model import CheckContext, CouldNotRun, Facts, ObjectResult
 from opskeeper.checks.security.registry import check
+from opskeeper.config.types import FindingSeverity
 
 
 def _shadow(facts: Facts) -> dict[str, dict[str, str]]:
@@ -19,7 +20,7 @@ def _shadow(facts: Facts) -> dict[str, dict[str, str]]:
     "accounts.uid0",
     title="Account other than root has UID 0",
     title_i18n={"zh-CN": "存在 UID 为 0 的非 root 账户", "ru": "Учётная запись, отличная от root, имеет UID 0"},
-    severity=Severity.CRITICAL,
+    severity=FindingSeverity.CRITICAL,
     rationale="A second UID 0 account is root under another name, a common way to keep access.",
     remediation="Remove the account or give it an unprivileged UID; grant rights through sudo instead.",
     needs=("accounts",),
@@ -34,7 +35,7 @@ def uid0(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
     "accounts.empty-password",
     title="Account with an empty password",
     title_i18n={"zh-CN": "存在空密码账户", "ru": "Учётная запись с пустым паролем"},
-    severity=Severity.CRITICAL,
+    severity=FindingSeverity.CRITICAL,
     rationale="An empty password lets anyone log in as that account wherever passwords are accepted.",
     remediation="Lock the account (passwd -l NAME) or set a password.",
     needs=("accounts",),
@@ -54,7 +55,7 @@ def empty_password(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
     "accounts.password-ageing",
     title="Password never expires",
     title_i18n={"zh-CN": "密码永不过期", "ru": "Срок действия пароля не ограничен"},
-    severity=Severity.LOW,
+    severity=FindingSeverity.LOW,
     rationale="Passwords without a maximum age stay valid forever after a leak.",
     remediation="Set a maximum age (chage -M 365 NAME) or lock the password and use keys.",
     needs=("accounts",),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fnmatch import fnmatch
 
-from opskeeper.checks.security.model import CheckContext, CouldNotRun, Facts, ObjectResult, Severity
+from opskeeper.checks.security.model import CheckContext, CouldNotRun, Facts, ObjectResult
 from opskeeper.checks.security.registry import check
+from opskeeper.config.types import FindingSeverity
 
 # SUID/SGID programs Debian, Ubuntu and RHEL ship on purpose; a system adds its own in suid_allowlist.
 DISTRO_SUID = (
@@ -31,7 +32,7 @@ def _allowed(path: str, patterns: list[str]) -> bool:
     "files.suid",
     title="SUID/SGID program outside the allow-list",
     title_i18n={"zh-CN": "存在允许列表之外的 SUID/SGID 程序", "ru": "Программа с SUID/SGID вне списка разрешённых"},
-    severity=Severity.HIGH,
+    severity=FindingSeverity.HIGH,
     rationale="A set-uid program runs with its owner's rights; an unexpected one is a classic backdoor.",
     remediation="Remove the set-uid/set-gid bit (chmod u-s,g-s FILE) or, if it is intended, allow-list it.",
     needs=("suid",),
@@ -49,7 +50,7 @@ def suid_files(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
     "files.world-writable",
     title="World-writable file or directory without the sticky bit",
     title_i18n={"zh-CN": "存在未设置粘滞位的全局可写文件或目录", "ru": "Доступный всем на запись файл или каталог без sticky-бита"},
-    severity=Severity.MEDIUM,
+    severity=FindingSeverity.MEDIUM,
     rationale="Anyone on the host can replace or plant content there, e.g. a script root later runs.",
     remediation="chmod o-w the path (or add the sticky bit to a shared directory: chmod +t).",
     needs=("world_writable",),
@@ -69,7 +70,7 @@ def world_writable(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
     "files.integrity",
     title="Monitored file changed since the baseline",
     title_i18n={"zh-CN": "受监控文件自基线以来已被修改", "ru": "Контролируемый файл изменён с момента снятия эталона"},
-    severity=Severity.HIGH,
+    severity=FindingSeverity.HIGH,
     rationale="Unexplained changes to binaries or configuration are a sign of tampering or drift.",
     remediation="Find out who changed it and why; restore it, or record a new baseline (scan rebaseline).",
     needs=("integrity",),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from opskeeper.checks.security.model import CheckContext, CouldNotRun, Facts, ObjectResult, Severity
+from opskeeper.checks.security.model import CheckContext, CouldNotRun, Facts, ObjectResult
 from opskeeper.checks.security.registry import check
+from opskeeper.config.types import FindingSeverity
 
 
 def _loopback(address: str) -> bool:
@@ -20,7 +21,7 @@ def _loopback(address: str) -> bool:
     "net.unexpected-port",
     title="Unexpected listening TCP port",
     title_i18n={"zh-CN": "存在意外监听的 TCP 端口", "ru": "Неожиданный открытый TCP-порт"},
-    severity=Severity.HIGH,
+    severity=FindingSeverity.HIGH,
     rationale="Every reachable service is attack surface; one nobody expects is usually also unmaintained.",
     remediation="Stop the service or bind it to loopback; if it is wanted, add the port to allowed_ports.",
     needs=("listening",),
@@ -43,7 +44,7 @@ def unexpected_port(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
     "net.firewall-empty",
     title="Firewall ruleset is empty",
     title_i18n={"zh-CN": "防火墙规则集为空", "ru": "Набор правил межсетевого экрана пуст"},
-    severity=Severity.MEDIUM,
+    severity=FindingSeverity.MEDIUM,
     rationale="Without a packet filter every listening service is reachable, including ones started by mistake.",
     remediation="Load a default-deny nftables ruleset that admits only the system's service ports.",
     needs=("firewall",),
@@ -59,7 +60,7 @@ def firewall_empty(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
     "kernel.sysctl",
     title="Kernel setting differs from the hardened value",
     title_i18n={"zh-CN": "内核参数与安全加固值不一致", "ru": "Параметр ядра отличается от значения для защищённой системы"},
-    severity=Severity.MEDIUM,
+    severity=FindingSeverity.MEDIUM,
     rationale="Address-space randomisation, link protections and no ICMP redirects blunt common exploits.",
     remediation="Set the expected value in /etc/sysctl.d/90-hardening.conf and run 'sysctl --system'.",
     needs=("sysctl",),

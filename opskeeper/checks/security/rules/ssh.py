@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opskeeper.checks.security.model import CheckContext, Facts, ObjectResult, Severity
+from opskeeper.checks.security.model import CheckContext, Facts, ObjectResult
 from opskeeper.checks.security.registry import check
+from opskeeper.config.types import FindingSeverity
 
 WEAK = {
     "ciphers": {"3des-cbc", "aes128-cbc", "aes192-cbc", "aes256-cbc", "blowfish-cbc", "cast128-cbc",
@@ -32,7 +33,7 @@ def _password_login(s: dict[str, str]) -> bool:
     "ssh.root-login",
     title="SSH permits root login",
     title_i18n={"zh-CN": "SSH 允许 root 登录", "ru": "SSH разрешает вход под root"},
-    severity=Severity.HIGH,
+    severity=FindingSeverity.HIGH,
     rationale="Direct root logins bypass per-person accountability and give an attacker the whole host at once.",
     remediation="Set 'PermitRootLogin no' (or 'prohibit-password') in sshd_config and reload sshd.",
     needs=("sshd",),
@@ -46,7 +47,7 @@ def root_login(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
     "ssh.root-password-login",
     title="Root can log in over SSH with a password",
     title_i18n={"zh-CN": "root 可通过 SSH 使用密码登录", "ru": "Root может войти по SSH с паролем"},
-    severity=Severity.CRITICAL,
+    severity=FindingSeverity.CRITICAL,
     rationale="Root reachable by password is open to online guessing from anywhere that reaches port 22.",
     remediation="Set 'PermitRootLogin prohibit-password' or 'no', and 'PasswordAuthentication no'.",
     needs=("sshd",),
@@ -61,7 +62,7 @@ def root_password_login(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResul
     "ssh.password-auth",
     title="SSH accepts password authentication",
     title_i18n={"zh-CN": "SSH 允许密码认证", "ru": "SSH допускает аутентификацию по паролю"},
-    severity=Severity.MEDIUM,
+    severity=FindingSeverity.MEDIUM,
     rationale="Passwords can be guessed or phished; keys cannot be brute-forced over the network.",
     remediation="Set 'PasswordAuthentication no' and 'KbdInteractiveAuthentication no'; use keys.",
     needs=("sshd",),
@@ -79,7 +80,7 @@ def password_auth(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
         "zh-CN": "SSH 提供弱加密算法、MAC 或密钥交换算法",
         "ru": "SSH предлагает слабые шифры, MAC или алгоритмы обмена ключами",
     },
-    severity=Severity.MEDIUM,
+    severity=FindingSeverity.MEDIUM,
     rationale="CBC ciphers, MD5/SHA-1-96 MACs and SHA-1 key exchanges have known practical weaknesses.",
     remediation="Restrict Ciphers, MACs and KexAlgorithms to modern defaults (remove the listed ones).",
     needs=("sshd",),
@@ -100,7 +101,7 @@ def weak_algorithms(facts: Facts, ctx: CheckContext) -> Iterator[ObjectResult]:
     "ssh.x11-forwarding",
     title="SSH allows X11 forwarding",
     title_i18n={"zh-CN": "SSH 允许 X11 转发", "ru": "SSH разрешает перенаправление X11"},
-    severity=Severity.LOW,
+    severity=FindingSeverity.LOW,
     rationale="X11 forwarding exposes the client's display to the server; servers rarely need it.",
     remediation="Set 'X11Forwarding no' in sshd_config.",
     needs=("sshd",),

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 
-from opskeeper.checks.security.model import CheckContext, Facts, ObjectResult, Severity
+from opskeeper.checks.security.model import CheckContext, Facts, ObjectResult
 from opskeeper.checks.security.registry import check
+from opskeeper.config.types import FindingSeverity
 
 
 def _judge(obj: str, pem: str, ctx: CheckContext) -> ObjectResult:
@@ -28,7 +29,7 @@ def _judge(obj: str, pem: str, ctx: CheckContext) -> ObjectResult:
     "tls.cert-expiry",
     title="TLS certificate expired or expiring soon",
     title_i18n={"zh-CN": "TLS 证书已过期或即将过期", "ru": "Сертификат TLS истёк или скоро истечёт"},
-    severity=Severity.HIGH,
+    severity=FindingSeverity.HIGH,
     rationale="An expired certificate breaks clients or trains users to click through warnings.",
     remediation="Renew the certificate (and its automation) and reload the service that uses it.",
     needs=("certs",),

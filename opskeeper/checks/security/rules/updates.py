@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opskeeper.checks.security.model import CheckContext, Facts, ObjectResult, Severity
+from opskeeper.checks.security.model import CheckContext, Facts, ObjectResult
 from opskeeper.checks.security.registry import check
+from opskeeper.config.types import FindingSeverity
 
 
 @check(
     "updates.security",
     title="Security update pending",
     title_i18n={"zh-CN": "有待安装的安全更新", "ru": "Не установлены обновления безопасности"},
-    severity=Severity.HIGH,
+    severity=FindingSeverity.HIGH,
     rationale="Published security fixes are what attackers scan for first.",
     remediation="Apply the update in the next maintenance window (apt-get upgrade / dnf upgrade --security).",
     needs=("updates",),
