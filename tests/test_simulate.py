@@ -28,8 +28,7 @@ def crafted(tmp_path: Path, *, blackouts: list[dict[str, Any]] | None = None,
     data["customers"][0]["blackouts"] = blackouts or []
     data["customers"][0]["systems"][0]["drills"] = []
     data["tiers"]["advanced"]["cadences"] = ["monthly"]
-    if catch_up:
-        data["tiers"]["advanced"]["catch_up"] = catch_up
+    data["tiers"]["advanced"]["catch_up"] = catch_up or {"policy": "full"}
     path = tmp_path / "estate.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path
