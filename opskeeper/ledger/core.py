@@ -61,7 +61,10 @@ class Run(Base):
         back_populates="run", order_by="StepResult.id", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (Index("ix_runs_kind_customer_period", "kind", "customer_id", "cadence", "period"),)
+    __table_args__ = (
+        Index("ix_runs_kind_customer_period", "kind", "customer_id", "cadence", "period"),
+        Index("ix_runs_kind_started", "kind", "started_at"),  # the planner's snapshot reads runs by time
+    )
 
 
 class StepResult(Base):

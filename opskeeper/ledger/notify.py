@@ -72,7 +72,10 @@ class Notification(Base):
     # Escalation levels of the group at which nobody could be told (no contact or no address there).
     unreached_levels: Mapped[list[int]] = mapped_column(JSON, default=list)
 
-    __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notifications_status_next", "status", "next_attempt_at"),
+        Index("ix_notifications_event_created", "event", "created_at"),  # the planner's notices by time
+    )
 
 
 def by_key(s: Session, key: str) -> Notification | None:

@@ -48,6 +48,9 @@ SAMPLE: dict[str, Any] = {
     "window_end": _T0 + timedelta(hours=4),
     "systems": ["ERP"],
     "correction": False,
+    "lead_time": timedelta(hours=72, minutes=10),
+    "notice_period": timedelta(hours=72),
+    "short_notice": False,
     "previous_start": None,
     "previous_end": None,
     "started_at": _T0,
@@ -94,8 +97,10 @@ _MAINT = ("cadence", "window_start", "window_end", "systems")
 
 SPECS: dict[Event, EventSpec] = {
     Event.MAINTENANCE_SCHEDULED: EventSpec(
-        Severity.ROUTINE, _MAINT, {"correction": False, "previous_start": None, "previous_end": None}
-    ),
+        Severity.ROUTINE, _MAINT,
+        {"correction": False, "previous_start": None, "previous_end": None,
+         "lead_time": None, "notice_period": None, "short_notice": False},
+    ),  # fmt: skip
     Event.MAINTENANCE_STARTED: EventSpec(Severity.ROUTINE, _MAINT),
     Event.MAINTENANCE_COMPLETED: EventSpec(
         Severity.ROUTINE, ("cadence", "started_at", "ended_at", "systems"), {"summary": ""}
