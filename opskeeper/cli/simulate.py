@@ -13,29 +13,36 @@ from opskeeper.cli.schedule import pick_customers
 from opskeeper.simulate import Outage, Simulation, parse_time, run
 from opskeeper.simulate_report import CustomerReport, as_json, report
 
+# One row per measure, one column per cadence: readable in an 80-column terminal.
+_MEASURES = (
+    ("periods", "periods"), ("runs", "runs"), ("failed runs", "failed"),
+    ("covered by a larger run", "covered"), ("missed periods", "missed"),
+    ("  of which a window was open", "missed_with_open_window"), ("duplicate runs", "duplicates"),
+    ("runs in a blackout", "in_blackout"), ("runs outside a window", "outside_window"),
+    ("shortest notice (h)", "shortest_lead_h"), ("median notice (h)", "median_lead_h"),
+    ("catch-up notices", "catch_up_notices"),
+)  # fmt: skip
 
-def _row(c: CustomerReport) -> list[list[object]]:
-    return [
-        [c.customer, r.cadence, r.periods, r.runs, r.failed, r.covered, r.missed, r.missed_with_open_window,
-         r.duplicates, r.in_blackout, r.outside_window, r.shortest_lead_h, r.median_lead_h, r.catch_up_notices]
-        for r in c.cadences
-    ]  # fmt: skip
+
+def _print_customer(c: CustomerReport) -> None:
+    common.table(
+        f"{c.customer}: simulated maintenance",
+        ["", *(r.cadence for r in c.cadences)],
+        [[label, *("-" if getattr(r, attr) is None else getattr(r, attr) for r in c.cadences)]
+         for label, attr in _MEASURES],
+    )  # fmt: skip
 
 
 def _print(reports: list[CustomerReport], seconds: float) -> None:
-    common.table(
-        "Simulated maintenance",
-        ["customer", "cadence", "periods", "runs", "failed", "covered", "missed", "missed (window open)",
-         "duplicates", "in blackout", "outside window", "shortest notice h", "median notice h", "catch-up"],
-        [row for c in reports for row in _row(c)],
-    )  # fmt: skip
+    for c in reports:
+        _print_customer(c)
     breaches = [(c.customer, r.cadence, b["period"], b["reason"]) for c in reports for r in c.cadences
                 for b in r.breaches]  # fmt: skip
     if breaches:
         common.table("SLA breaches", ["customer", "cadence", "period", "reason"], breaches)
     common.table(
         "Drills",
-        ["customer", "scenario", "drills", "notices", "shortest notice h"],
+        ["customer", "scenario", "drills", "notices", "shortest notice (h)"],
         [[c.customer, d.scenario, d.drills, d.notices, d.shortest_lead_h] for c in reports for d in c.drills],
     )
     common.console.print(f"simulated in {seconds:.1f} s")
