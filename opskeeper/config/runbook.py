@@ -1,103 +1,19 @@
-"""Runbooks as data: ordered steps with a command or a built-in action, an expectation and a failure policy."""
+"""Runbooks as data: ordered steps (the one ``Step`` model of ``config.step``), includes, file:line errors."""
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from opskeeper.config.loader import ConfigError, Problem, YamlDoc, read_yaml, validate_doc
-from opskeeper.config.types import Duration
+from opskeeper.config.step import Step
 
-SELECTOR = re.compile(r"^(all|primary|(role|host|label):[A-Za-z0-9_.-]+)$")
-
-
-class OnFailure(StrEnum):
-    ABORT = "abort"  # stop this host's remaining steps
-    CONTINUE = "continue"  # record and go on
-    ROLLBACK = "rollback"  # undo the completed steps (their rollbacks, newest first), then stop
+__all__ = ["Runbook", "RunbookSet", "Step", "load_runbooks"]  # Step: re-exported for the runbooks' callers
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class ValueCheck(_Model):
-    """Extract a number from stdout with a regex (first group) and hold it to a range."""
-
-    pattern: str
-    min: float | None = None
-    max: float | None = None
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        try:
-            if re.compile(v).groups < 1:
-                raise ValueError("the pattern needs one capturing group around the number")
-        except re.error as e:
-            raise ValueError(f"invalid regex: {e}") from e
-        return v
-
-
-class Expectation(_Model):
-    exit_codes: list[int] = Field(default_factory=lambda: [0])
-    stdout: str | None = None  # regex that must match
-    stdout_not: str | None = None  # regex that must not match
-    value: ValueCheck | None = None
-
-    @field_validator("stdout", "stdout_not")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as e:
-                raise ValueError(f"invalid regex: {e}") from e
-        return v
-
-
-class Step(_Model):
-    name: str
-    on: str = "all"  # all | primary | role:X | host:X | label:X
-    run: str | None = None  # Jinja2-templated shell command
-    action: str | None = None  # a built-in action, e.g. health.collect
-    params: dict[str, Any] = Field(default_factory=dict, alias="with")
-    when: str | None = None  # Jinja2 expression; the step is skipped when false
-    timeout: Duration = timedelta(minutes=5)
-    retries: int = Field(default=0, ge=0, le=10)
-    retry_delay: Duration = timedelta(seconds=5)
-    expect: Expectation = Field(default_factory=Expectation)
-    on_failure: OnFailure = OnFailure.ABORT
-    rollback: str | None = None
-    sudo: bool = False
-    destructive: bool = False
-    requires_window: bool = False
-    requires_approval: bool = False
-
-    @field_validator("on")
-    @classmethod
-    def _selector(cls, v: str) -> str:
-        if not SELECTOR.match(v):
-            raise ValueError(
-                f"expected 'all', 'primary', 'role:NAME', 'host:NAME' or 'label:NAME', got {v!r}"
-            )
-        return v
-
-    @model_validator(mode="after")
-    def _one_body(self) -> Step:
-        if (self.run is None) == (self.action is None):
-            raise ValueError(f"step {self.name!r}: give exactly one of 'run' (a command) or 'action'")
-        return self
-
-    @property
-    def gated(self) -> bool:
-        """Needs an open maintenance window (or --force-window)."""
-        return self.destructive or self.requires_window
 
 
 class Runbook(_Model):

@@ -1,8 +1,9 @@
 """Disaster-recovery drills: scenarios, timeline, RTO/RPO measurement, evaluation, action items.
 
 Pure core (no Prefect): ``scenarios`` loads and validates scenario files,
-``tolerance`` judges probe values, ``timeline`` records what happened when,
+``timeline`` records what happened when,
 ``evaluate`` measures RTO/RPO against the contract and gives the verdict,
 ``items`` turns findings into action items, ``freshness`` flags overdue drills,
-``runner`` runs a drill phase by phase through the Executor seam.
+``runner`` runs a drill phase by phase through the runbook engine (one ``Step``
+model; ``runbook.expect`` judges probe values).
 """

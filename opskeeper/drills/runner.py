@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from opskeeper.calendar import blackout_at
-from opskeeper.config.drills import DrillStep, Mark, Probe
-from opskeeper.config.drills import OnFailure as DrillOnFailure
+from opskeeper.config.drills import role_of
 from opskeeper.config.estate import Estate, Host
-from opskeeper.config.runbook import OnFailure, Step
 from opskeeper.config.secrets import redact
+from opskeeper.config.step import Mark, OnFailure, Probe, Step
 from opskeeper.config.types import FindingSeverity
 from opskeeper.drills import record
 from opskeeper.drills.backups import SystemBackups
@@ -29,7 +28,6 @@ from opskeeper.drills.evaluate import CheckOutcome, Evaluation, Finding, Phase, 
 from opskeeper.drills.items import reconcile
 from opskeeper.drills.state import STATE_PARAM, DrillState
 from opskeeper.drills.timeline import Event, Timeline, TimelineEvent
-from opskeeper.drills.tolerance import judge
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import StepStatus
 from opskeeper.ledger.drills import DrillStatus
@@ -117,32 +115,24 @@ class DrillRun:
         text = f"{r.runbook}/{r.step} @ {r.host}: {r.status.value}" + (f" ({r.error})" if r.error else "")
         self.timeline.record(Event.STEP, text, ok=ok, at=r.ended_at, duration_s=r.duration_s)
 
-    def _engine_step(self, book: str, step: DrillStep | Probe) -> Step:
+    def _bound(self, book: str, step: Step) -> Step:
+        """The step as the engine runs it: its parameters rendered with the drill's vars, plus the drill state."""
         where = f"drill {self.scenario.name}, {book} step {step.name!r}"
-        params = {**render_params(step.with_, self.target.vars, where), STATE_PARAM: self.state}
-        d = step if isinstance(step, DrillStep) else None
-        return Step.model_validate({
-            "name": step.name, "on": f"role:{step.role}", "action": step.action,
-            "run": d.command if d else None, "with": params, "timeout": step.timeout,
-            "retries": d.retries if d else 0,
-            "retry_delay": d.retry_delay if d else timedelta(seconds=0.25),
-            # the drill decides what a failed step means; the engine only stops this step's host
-            "on_failure": OnFailure.CONTINUE if d and d.on_failure is DrillOnFailure.CONTINUE else OnFailure.ABORT,
-            "sudo": d.sudo if d else False, "destructive": d.destructive if d else False,
-        })
+        params = {**render_params(step.params, self.target.vars, where), STATE_PARAM: self.state}
+        return step.model_copy(update={"params": params})
 
-    def _run_step(self, book: str, step: DrillStep | Probe) -> list[StepRecord]:
-        engine_step = self._engine_step(book, step)
+    def _run_step(self, book: str, step: Step) -> list[StepRecord]:
+        bound = self._bound(book, step)
         gate = Gate(window_open=True, approved_by=self.approved_by)  # preflight already judged the window
         records: list[StepRecord] = []
-        for host in self.target.hosts(step.role):
+        for host in self.target.hosts(role_of(step)):
             target = HostTarget(self.estate, self.target.customer, self.target.system, host,
                                 self.executor(host), self.ledger.now(), self.ledger, self.run_id,
                                 extra=dict(self.target.vars))  # fmt: skip
-            records += HostRun(target, gate, self._on_record).run([(book, engine_step)])
+            records += HostRun(target, gate, self._on_record).run([(book, bound)])
         return records
 
-    def _run_steps(self, book: str, steps: list[DrillStep], *, stop_on_failure: bool = True) -> bool:
+    def _run_steps(self, book: str, steps: list[Step], *, stop_on_failure: bool = True) -> bool:
         """Run a runbook's steps in order; marks go on the timeline; False when a step failed."""
         all_ok = True
         for step in steps:
@@ -154,7 +144,8 @@ class DrillRun:
                 self.timeline.record(Event.FAULT_INJECTED, step.name)
             if not ok:
                 all_ok = False
-                if stop_on_failure and step.on_failure is DrillOnFailure.ABORT:
+                # abort or rollback (the engine ran the rollbacks on the host): the phase stops
+                if stop_on_failure and step.on_failure is not OnFailure.CONTINUE:
                     return False
         return all_ok
 
@@ -163,15 +154,15 @@ class DrillRun:
         deadline = time.monotonic() + probe.wait.total_seconds()
         while True:
             outcomes = []
-            for r in self._run_step(phase.value, probe):
+            for r in self._run_step(phase.value, probe):  # the engine judged each value by probe.expect
                 value = (r.detail or {}).get("value", r.status is StepStatus.OK)
                 if r.status is StepStatus.ERROR:
                     value = f"error: {r.error}"
-                j = judge(probe.tolerance, value)
-                many = len(self.target.hosts(probe.role)) > 1
+                many = len(self.target.hosts(role_of(probe))) > 1
                 name = f"{probe.name} @ {r.host}" if many else probe.name
-                outcomes.append(CheckOutcome(phase, name, j.ok, _short(value), probe.tolerance.describe(),
-                                             j.reason, r.ended_at))  # fmt: skip
+                outcomes.append(CheckOutcome(phase, name, r.status is StepStatus.OK, _short(value),
+                                             probe.describe_expect(), r.verdict or r.error or "",
+                                             r.ended_at))  # fmt: skip
             if all(o.ok for o in outcomes) or time.monotonic() >= deadline:
                 return outcomes
             time.sleep(0.5)
@@ -197,11 +188,9 @@ class DrillRun:
                                  f"at {found.manifest.time} on {found.target}")  # fmt: skip
 
     def _datasets_used(self) -> list[str]:
-        s = self.scenario
         names: list[str] = []
-        items: list[Probe | DrillStep] = [*s.hypothesis, *s.fault, *s.recovery, *s.verification, *s.cleanup]
-        for item in items:
-            raw = item.with_.get("dataset")
+        for _, item in self.scenario.all_steps():
+            raw = item.params.get("dataset")
             if isinstance(raw, str):
                 name = render_params({"d": raw}, self.target.vars, "dataset")["d"]
                 if name and name not in names:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from opskeeper.config.drills import DrillStep, Probe, Scenario
+from opskeeper.config.drills import Scenario
 from opskeeper.config.loader import (
     ConfigError,
     Path_,
@@ -48,15 +48,8 @@ def _problem(doc: YamlDoc, at: Path_, message: str) -> Problem:
 
 def _action_problems(doc: YamlDoc, scenario: Scenario, known: Collection[str]) -> list[Problem]:
     """Unknown actions, and parameters that do not match the action's declaration."""
-    items: list[tuple[Path_, DrillStep | Probe]] = [
-        ((section, i), item)
-        for section in ("hypothesis", "fault", "recovery", "verification", "cleanup")
-        for i, item in enumerate(getattr(scenario, section))
-    ]
-    if scenario.detection:
-        items += [(("detection", "probes", i), probe) for i, probe in enumerate(scenario.detection.probes)]
     problems = []
-    for at, item in items:
+    for at, item in scenario.all_steps():
         if item.action is None:
             continue
         if item.action not in known:
@@ -65,7 +58,7 @@ def _action_problems(doc: YamlDoc, scenario: Scenario, known: Collection[str]) -
             continue
         # The drill renders string parameters (Jinja2) just before the step: a template may stand for any type.
         spec = actions.get(item.action)
-        problems += params.check(doc, at, spec.name, spec.params, item.with_, templates=True)
+        problems += params.check(doc, at, spec.name, spec.params, item.params, templates=True)
     return problems
 
 

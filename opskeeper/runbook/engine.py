@@ -16,14 +16,14 @@ from opskeeper.calendar import blackout_at, window_open_at
 from opskeeper.checks.health import Sample
 from opskeeper.clock import AnchoredClock, Clock
 from opskeeper.config.estate import Customer, Estate, Host, System
-from opskeeper.config.runbook import OnFailure, Step
 from opskeeper.config.secrets import redact, redact_data
+from opskeeper.config.step import OnFailure, Step
 from opskeeper.errors import OpskeeperError
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import StepStatus
 from opskeeper.remote.interface import CommandResult, Executor, ExecutorError
 from opskeeper.runbook import actions
-from opskeeper.runbook.expect import judge
+from opskeeper.runbook.expect import Observed, judge
 from opskeeper.runbook.templating import TemplateError, evaluate, render_command
 
 OUTPUT_KEEP = 16 * 1024  # characters of output kept per step in the ledger
@@ -43,10 +43,24 @@ class StepRecord:
     error: str | None = None
     detail: dict[str, Any] | None = None
     samples: tuple[Sample, ...] = ()
+    verdict: str | None = None  # what the expectations said, passed or not ("200 = 200")
 
     @property
     def duration_s(self) -> float:
         return (self.ended_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of a step, before retries are counted and the record is written."""
+
+    status: StepStatus
+    exit_code: int | None = None
+    output: str = ""
+    error: str | None = None
+    detail: dict[str, Any] | None = None
+    samples: tuple[Sample, ...] = ()
+    verdict: str | None = None
 
 
 @dataclass(frozen=True)
@@ -176,47 +190,61 @@ class HostRun:
         while attempt <= step.retries:
             attempt += 1
             last = self._attempt(step, command)
-            if last[0] is StepStatus.OK:
+            if last.status is StepStatus.OK:
                 break
             if attempt <= step.retries:
                 time.sleep(step.retry_delay.total_seconds())
         assert last is not None
-        status, exit_code, output, error, detail, samples = last
         return self._emit(
             StepRecord(
-                book, step.name, self.t.host.name, started, self.clock.now(), status, attempt,
-                exit_code, _clip(output), redact(error) if error else None, redact_data(detail), samples,
+                book, step.name, self.t.host.name, started, self.clock.now(), last.status, attempt,
+                last.exit_code, _clip(last.output), redact(last.error) if last.error else None,
+                redact_data(last.detail), last.samples, redact(last.verdict) if last.verdict else None,
             )
         )  # fmt: skip
 
-    def _attempt(self, step: Step, command: str | None) -> tuple:  # type: ignore[type-arg]
+    def _attempt(self, step: Step, command: str | None) -> Attempt:
         timeout = step.timeout.total_seconds()
-        sudo = self._sudo(step)
         try:
             if command is not None:
-                result: CommandResult = self.t.executor.run(command, timeout=timeout, sudo=sudo)
-                verdict = judge(result, step.expect)
-                output = result.stdout + (f"\n[stderr]\n{result.stderr}" if result.stderr.strip() else "")
-                detail = {"value": verdict.value} if verdict.value is not None else None
-                status = StepStatus.OK if verdict.ok else StepStatus.FAILED
-                return status, result.exit_code, output, verdict.reason or None, detail, ()
-            action = actions.get(str(step.action))
-            outcome = action(
-                actions.ActionContext(
-                    executor=self.t.executor, estate=self.t.estate, customer=self.t.customer,
-                    system=self.t.system, host=self.t.host, params=step.params, timeout=timeout,
-                    sudo=sudo, now=self.clock.now(), ledger=self.t.ledger, run_id=self.t.run_id,
-                )
-            )  # fmt: skip
+                return self._command(step, command, timeout)
+            return self._action(step, timeout)
+        except ExecutorError as e:
+            return Attempt(StepStatus.ERROR, error=str(e))
+        except OpskeeperError as e:
+            return Attempt(StepStatus.ERROR, error=f"{type(e).__name__}: {e}")
+        except Exception as e:  # noqa: BLE001 - a bug in an action is this step's error, on record
+            return Attempt(StepStatus.ERROR, error=f"unexpected {type(e).__name__}: {e}")
+
+    def _command(self, step: Step, command: str, timeout: float) -> Attempt:
+        """A command's exit code and output are data: the step's expectations judge them."""
+        result: CommandResult = self.t.executor.run(command, timeout=timeout, sudo=self._sudo(step))
+        verdict = judge(step.expect, Observed(result.stdout, result.exit_code, is_output=True))
+        output = result.stdout + (f"\n[stderr]\n{result.stderr}" if result.stderr.strip() else "")
+        detail = {"value": verdict.value} if verdict.value is not None else None
+        status = StepStatus.OK if verdict.ok else StepStatus.FAILED
+        return Attempt(status, result.exit_code, output, None if verdict.ok else verdict.reason or None,
+                       detail, verdict=verdict.reason or None)  # fmt: skip
+
+    def _action(self, step: Step, timeout: float) -> Attempt:
+        """A built-in action; with expectations they judge its value (``ok`` when it reports none)."""
+        action = actions.get(str(step.action))
+        outcome = action(
+            actions.ActionContext(
+                executor=self.t.executor, estate=self.t.estate, customer=self.t.customer,
+                system=self.t.system, host=self.t.host, params=step.params, timeout=timeout,
+                sudo=self._sudo(step), now=self.clock.now(), ledger=self.t.ledger, run_id=self.t.run_id,
+            )
+        )  # fmt: skip
+        if not step.expect:
             status = StepStatus.OK if outcome.ok else StepStatus.FAILED
             error = None if outcome.ok else (outcome.output.splitlines() or ["failed"])[-1]
-            return status, outcome.exit_code, outcome.output, error, outcome.detail, outcome.samples
-        except ExecutorError as e:
-            return StepStatus.ERROR, None, "", str(e), None, ()
-        except OpskeeperError as e:
-            return StepStatus.ERROR, None, "", f"{type(e).__name__}: {e}", None, ()
-        except Exception as e:  # noqa: BLE001 - a bug in an action is this step's error, on record
-            return StepStatus.ERROR, None, "", f"unexpected {type(e).__name__}: {e}", None, ()
+            return Attempt(status, outcome.exit_code, outcome.output, error, outcome.detail, outcome.samples)
+        value = (outcome.detail or {}).get("value", outcome.ok)
+        verdict = judge(step.expect, Observed(value, outcome.exit_code))
+        status = StepStatus.OK if verdict.ok else StepStatus.FAILED
+        return Attempt(status, outcome.exit_code, outcome.output, None if verdict.ok else verdict.reason,
+                       {**(outcome.detail or {}), "value": value}, outcome.samples, verdict.reason)  # fmt: skip
 
     def _sudo(self, step: Step) -> bool:
         return step.sudo and (self.t.host.sudo or self.t.host.local)  # only where the estate allows it

@@ -50,6 +50,13 @@ CASES = [
                           "'host:NAME' or 'label:NAME', got 'hosts:acme-app-1'"]),
     ("runbook_run_and_action", ["{r}/run_and_action/monthly.yaml:5: steps[1]: step 'health': give exactly one "
                                 "of 'run' (a command) or 'action'"]),
+    # One expectation union for runbooks and scenarios: a bad member, an unknown kind, a key renamed.
+    ("runbook_expect", ["{r}/expect/monthly.yaml:7: steps[0].expect[1].range: range expectation: 'max' is below "
+                        "'min'",
+                        "{r}/expect/monthly.yaml:10: steps[1].expect: Input tag 'fuzzy' found using 'type' does not "
+                        "match any of the expected tags: 'exit_code', 'exact', 'range', 'regex', 'custom'"]),
+    ("runbook_old_expect", ["{r}/old_expect/monthly.yaml:5: steps[0].expect: renamed: 'stdout_not' is now "
+                            "'{{type: regex, pattern: ..., absent: true}}'"]),
     ("runbook_jinja", ["{r}/jinja/monthly.yaml:9: steps[1].run: template error: unexpected '}}'"]),
     ("runbook_include_cycle", [
         "{r}/include_cycle/monthly.yaml:2: include: include cycle: monthly -> quarterly -> monthly",

@@ -35,7 +35,7 @@ hypothesis:
   - name: data readable
     action: files.checksums
     with: {dataset: "{{ dataset }}"}
-    tolerance: {type: range, min: 1}
+    expect: {type: range, min: 1}
 fault:
   - name: corrupt
     action: files.corrupt
@@ -64,7 +64,7 @@ CASES = [
       "render them); give the value itself"]),
     ("drill_unknown", "scenario", "only: mismatched", "olny: mismatched",
      ["{d}:15: recovery[0].with.olny: unknown parameter of restore.files; did you mean 'only'?"]),
-    ("drill_missing", "scenario", 'with: {dataset: "{{ dataset }}"}\n    tolerance', "with: {}\n    tolerance",
+    ("drill_missing", "scenario", 'with: {dataset: "{{ dataset }}"}\n    expect', "with: {}\n    expect",
      ["{d}:6: hypothesis[0].with.dataset: required parameter of files.checksums is missing; expected a string: "
       "a data set of the system, by name (datasets[].name)"]),
     ("drill_wrong_type", "scenario", 'count: "{{ n }}"', "count: two",

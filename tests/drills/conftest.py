@@ -135,7 +135,7 @@ def ledger_breaking_scenario(runbooks: Path, ledger: Ledger, tmp_path: Path) -> 
     switch = f"{sys.executable} {script} {ledger.engine.url.database}"
     marker = tmp_path / "cleaned"
     variant(runbooks, "data-corruption",
-            recovery=[{"name": "ledger goes away", "command": f"{switch} break"}],
-            cleanup=[{"name": "ledger back", "command": f"{switch} mend"},
-                     {"name": "undo", "command": f"touch {marker}"}])  # fmt: skip
+            recovery=[{"name": "ledger goes away", "run": f"{switch} break"}],
+            cleanup=[{"name": "ledger back", "run": f"{switch} mend"},
+                     {"name": "undo", "run": f"touch {marker}"}])  # fmt: skip
     return marker

@@ -26,8 +26,8 @@ run_drill(load_estate(sys.argv[1]), DrillRequest("data-corruption", "hanhai"))
 def test_sigterm_mid_recovery_runs_cleanup(backed_up: Estate, tmp_path: Path) -> None:
     marker = tmp_path / "cleaned"
     runbooks = tmp_path / "runbooks"
-    variant(runbooks, "data-corruption", recovery=[{"name": "slow restore", "command": "sleep 60"}],
-            cleanup=[{"name": "undo", "command": f"touch {marker}"}])
+    variant(runbooks, "data-corruption", recovery=[{"name": "slow restore", "run": "sleep 60"}],
+            cleanup=[{"name": "undo", "run": f"touch {marker}"}])
     estate_file = write_estate(tmp_path / "estate.yaml", runbooks_dir=runbooks)
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(estate_file)], cwd=REPO, env=dict(os.environ))
     ledger = Ledger.open()
@@ -58,8 +58,8 @@ def test_sigterm_mid_cleanup_finishes_the_cleanup_and_records_the_drill(backed_u
     marker, once = tmp_path / "cleaned", tmp_path / "interrupted-once"
     runbooks = tmp_path / "runbooks"
     variant(runbooks, "data-corruption",
-            cleanup=[{"name": "slow the first time", "command": f"test -e {once} || {{ touch {once}; sleep 60; }}"},
-                     {"name": "undo", "command": f"touch {marker}"}])  # fmt: skip
+            cleanup=[{"name": "slow the first time", "run": f"test -e {once} || {{ touch {once}; sleep 60; }}"},
+                     {"name": "undo", "run": f"touch {marker}"}])  # fmt: skip
     estate_file = write_estate(tmp_path / "estate.yaml", runbooks_dir=runbooks)
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(estate_file)], cwd=REPO, env=dict(os.environ))
     ledger = Ledger.open()

@@ -18,7 +18,7 @@ from opskeeper.ledger.drills import Drill, DrillStatus, list_items
 from opskeeper.runbook.actions import ActionContext, ActionOutcome, register
 from tests.drills.conftest import variant
 
-SLOW = {"name": "slow restart of the service", "command": "sleep 1.5"}
+SLOW = {"name": "slow restart of the service", "run": "sleep 1.5"}
 
 
 def _runbooks(backed_up: Estate, tmp_path: Path) -> Path:
@@ -118,8 +118,8 @@ def test_no_usable_backup_refuses(example_estate: Estate, ledger: Ledger) -> Non
 def test_cleanup_runs_after_a_failure_mid_recovery(backed_up: Estate, ledger: Ledger, tmp_path: Path) -> None:
     marker = tmp_path / "cleaned"
     variant(_runbooks(backed_up, tmp_path), "data-corruption",
-            recovery=[{"name": "restore fails", "command": "echo 'restore target full' >&2; exit 3"}],
-            cleanup=[{"name": "undo", "command": f"touch {marker}"}])
+            recovery=[{"name": "restore fails", "run": "echo 'restore target full' >&2; exit 3"}],
+            cleanup=[{"name": "undo", "run": f"touch {marker}"}])
     result = run_drill(backed_up, DrillRequest("data-corruption", "hanhai"), ledger=ledger)
     assert marker.exists()
     assert result.status is DrillStatus.FAIL
@@ -133,7 +133,7 @@ def test_failed_cleanup_fails_the_drill_and_raises_an_incident(backed_up: Estate
 
     incidents: list[str] = []
     variant(_runbooks(backed_up, tmp_path), "data-corruption",
-            cleanup=[{"name": "undo fails", "command": "exit 1"}])
+            cleanup=[{"name": "undo fails", "run": "exit 1"}])
     result = run_drill(backed_up, DrillRequest("data-corruption", "hanhai"), ledger=ledger,
                        hooks=Hooks(incident=lambda run, msg: incidents.append(msg)))
     assert result.status is DrillStatus.FAIL
@@ -151,7 +151,7 @@ def test_cleanup_runs_after_cancellation(backed_up: Estate, ledger: Ledger, tmp_
     marker = tmp_path / "cleaned"
     variant(_runbooks(backed_up, tmp_path), "data-corruption",
             recovery=[{"name": "operator cancels", "action": "test.cancel"}],
-            cleanup=[{"name": "undo", "command": f"touch {marker}"}])
+            cleanup=[{"name": "undo", "run": f"touch {marker}"}])
     with pytest.raises(KeyboardInterrupt):
         run_drill(backed_up, DrillRequest("data-corruption", "hanhai"), ledger=ledger)
     assert marker.exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from opskeeper.config.loader import ConfigError
+from opskeeper.config.step import OnFailure, Probe, Step
 from opskeeper.drills.scenarios import list_names, load_scenario, validate_all
 from opskeeper.runbook import actions
 from tests.drills.conftest import EXAMPLE, REPO
@@ -35,14 +36,14 @@ hypothesis:
   - name: up
     action: http.status
     with: {{service: web}}
-    tolerance: {{type: exact, value: 200}}
+    expect: {{type: exact, value: 200}}
 fault:
   - name: stop
     action: service.stop
     with: {{service: web}}
 recovery:
   - name: start
-    command: "true"
+    run: "true"
 """
 
 
@@ -50,15 +51,36 @@ def test_minimal_scenario_loads(tmp_path: Path) -> None:
     s = load_scenario(_write(tmp_path, "x", GOOD.format(name="x")), actions.names())
     assert s.roles_needing_approval() == ["primary"]
     assert s.detection_probes() == s.hypothesis
+    assert [st.on for _, st in s.all_steps()] == ["primary"] * 3  # a scenario's default role
+
+
+def test_scenario_steps_are_the_one_step_model(tmp_path: Path) -> None:
+    text = GOOD.format(name="x").replace("name: start\n", "name: start\n    on: role:standby\n    retries: 2\n"
+                                         "    on_failure: rollback\n    rollback: 'false'\n")
+    s = load_scenario(_write(tmp_path, "x", text), actions.names())
+    (step,) = s.recovery
+    assert isinstance(step, Step) and isinstance(s.hypothesis[0], Probe)
+    assert (step.role, step.retries, step.on_failure, step.rollback) == ("standby", 2, OnFailure.ROLLBACK, "false")
+    assert s.all_roles() == ["primary", "standby"]
 
 
 @pytest.mark.parametrize(
     ("replace", "by", "expected"),
     [
-        ("type: exact, value: 200", "type: range", ":7: hypothesis[0].tolerance.range: a range tolerance needs"),
-        ("type: exact, value: 200", "type: fuzzy", ":7: hypothesis[0].tolerance"),
+        ("type: exact, value: 200", "type: range", ":7: hypothesis[0].expect.range: a range expectation needs"),
+        ("type: exact, value: 200", "type: fuzzy", ":7: hypothesis[0].expect: Input tag 'fuzzy'"),
+        ("{type: exact, value: 200}", "[{type: exact, value: 200}, {type: range, min: 2, max: 1}]",
+         ":7: hypothesis[0].expect[1].range: range expectation: 'max' is below 'min'"),
+        ("    expect: {type: exact, value: 200}\n", "", ":4: hypothesis[0].expect: required field is missing"),
+        # one set of field names: the scenarios' old ones are refused with the new name
+        ("    expect: {type", "    tolerance: {type", ":4: hypothesis[0]: renamed: 'tolerance' is now 'expect: {type: ...}'"),
+        ("    run: \"true\"", "    command: \"true\"", ":13: recovery[0]: renamed: 'command' is now 'run: COMMAND'"),
+        ("name: stop\n", "name: stop\n    role: standby\n", ":9: fault[0]: renamed: 'role' is now 'on: role:NAME"),
+        # a scenario names roles, never hosts
+        ("name: stop\n", "name: stop\n    on: host:web-1\n", ":9: fault[0]: a scenario names roles, never hosts"),
+        ("name: up\n", "name: up\n    on: all\n", ":4: hypothesis[0]: a scenario names roles, never hosts"),
         ("action: service.stop", "action: service.explode", ":10: fault[0].action: unknown action 'service.explode'"),
-        ("    command: \"true\"", "    command: \"true\"\n    action: http.status", "give exactly one of"),
+        ("    run: \"true\"", "    run: \"true\"\n    action: http.status", "give exactly one of"),
         ("title: t\n", "", "title: required field is missing"),
         ("name: start", "name: start\n    marks: finished", ":14: recovery[0].marks"),
         ("type: exact, value: 200", "type: regex, pattern: '('", "invalid regular expression"),

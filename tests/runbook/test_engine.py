@@ -12,8 +12,8 @@ import pytest
 from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Estate, Host
 from opskeeper.config.loader import load_estate
-from opskeeper.config.runbook import Step
 from opskeeper.config.secrets import REDACTED, register_secret
+from opskeeper.config.step import Step
 from opskeeper.ledger.core import StepStatus
 from opskeeper.remote.local import LocalExecutor
 from opskeeper.runbook import actions
@@ -55,7 +55,7 @@ def statuses(records: list[StepRecord]) -> list[tuple[str, str]]:
 
 def test_exit_code_expectation(estate: Estate) -> None:
     recs = run_steps(estate, [
-        {"name": "three-ok", "run": "exit 3", "expect": {"exit_codes": [0, 3]}, "on_failure": "continue"},
+        {"name": "three-ok", "run": "exit 3", "expect": {"type": "exit_code", "codes": [0, 3]}, "on_failure": "continue"},
         {"name": "three-bad", "run": "exit 3", "on_failure": "continue"},
     ])  # fmt: skip
     assert statuses(recs) == [("three-ok", "ok"), ("three-bad", "failed")]
@@ -65,10 +65,10 @@ def test_exit_code_expectation(estate: Estate) -> None:
 
 def test_output_expectations(estate: Estate) -> None:
     recs = run_steps(estate, [
-        {"name": "match", "run": "echo 'state: green'", "expect": {"stdout": "^state: green$"}},
-        {"name": "forbidden", "run": "echo 'disk FAILED'", "expect": {"stdout_not": "FAILED"},
+        {"name": "match", "run": "echo 'state: green'", "expect": {"type": "regex", "pattern": "^state: green$"}},
+        {"name": "forbidden", "run": "echo 'disk FAILED'", "expect": {"type": "regex", "pattern": "FAILED", "absent": True},
          "on_failure": "continue"},
-        {"name": "no-match", "run": "echo 'state: red'", "expect": {"stdout": "green"}},
+        {"name": "no-match", "run": "echo 'state: red'", "expect": {"type": "regex", "pattern": "green"}},
     ])  # fmt: skip
     assert statuses(recs) == [("match", "ok"), ("forbidden", "failed"), ("no-match", "failed")]
     assert recs[1].error == "output matches forbidden /FAILED/"
@@ -82,7 +82,7 @@ def test_output_expectations(estate: Estate) -> None:
 )  # fmt: skip
 def test_value_range(estate: Estate, output: str, status: str, error: str | None) -> None:
     [rec] = run_steps(estate, [{"name": "load", "run": f"echo '{output}'",
-                                "expect": {"value": {"pattern": r"load ([\d.]+)", "min": 1, "max": 5}}}])  # fmt: skip
+                                "expect": {"type": "range", "pattern": r"load ([\d.]+)", "min": 1, "max": 5}}])  # fmt: skip
     assert (rec.status.value, rec.error) == (status, error)
     if "load " in output:
         assert rec.detail == {"value": float(output.split()[1])} or status == "failed"
