@@ -146,11 +146,14 @@ class Schedule:
             late = tuple(p for p in found.parts if p.start > now)
             return replace(base, moved_by=moved, late_notice=late, note=_risk_note(period, found.moved, late))
         late = tuple(p for p in found.parts if p.start < choice.start and p.start > now)
+        # Only the blocked windows up to the chosen one moved or cut the run; later ones are not its business.
+        before = [m for m in found.moved if m.window.start <= choice.start]
+        moved = tuple(before)
         told = ann.sent_at if ann is not None and ann.names(choice) else None
         notice_at = told or (max(now, choice.start - tier.maintenance_notice) if catch else
                              choice.start - tier.maintenance_notice)  # fmt: skip
         open_now = choice.start <= now and (told is not None or not tier.maintenance_notice)
-        notes = [n for n in (_moved_note(found.moved), _catch_note(choice, notice_at) if catch else "") if n]
+        notes = [n for n in (_moved_note(before), _catch_note(choice, notice_at) if catch else "") if n]
         return replace(
             base, status=PlanStatus.DUE_NOW if open_now else PlanStatus.PLANNED, window=choice,
             notice_at=notice_at, moved_by=moved, late_notice=late, note="; ".join(notes),

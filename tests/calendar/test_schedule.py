@@ -187,3 +187,12 @@ def test_window_across_the_period_boundary_counts_from_the_period_start(estate):
     november = s.plan(hanhai, Cadence.MONTHLY, period_of(Cadence.MONTHLY, utc("2026-11-05T00:00Z"), SH), now)
     assert wall(november.window.start, SH) == "2026-11-01 00:00 CST"
     assert wall(november.notice_at, SH) == "2026-10-29 00:00 CST"
+
+
+def test_only_the_windows_before_the_chosen_one_moved_it(estate):
+    """The annual run of 2027 planned into 7 March: the quarter-end blackouts of April, July and October
+    remove later windows, which did not move this run and are not shown as if they had."""
+    run = plan(Schedule(estate), "volga", Cadence.ANNUAL, "2027-03-01T09:00Z")
+    assert run.status is PlanStatus.PLANNED
+    assert wall(run.window.start, MSK) == "2027-03-07 03:00 MSK"
+    assert run.moved_by == () and "blackout" not in run.note
