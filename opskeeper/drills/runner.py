@@ -80,6 +80,7 @@ class DrillRun:
         self.state = DrillState(SystemBackups(estate, self.target.system))
         self.checks: list[CheckOutcome] = []
         self.executors: dict[str, Executor] = {}
+        self.host_runs: dict[tuple[str, str], HostRun] = {}  # (phase, host)
         self.approved_by: str | None = None
         self.aborted: str | None = None
         self.cleanup_ok: bool | None = None
@@ -123,14 +124,17 @@ class DrillRun:
 
     def _run_step(self, book: str, step: Step) -> list[StepRecord]:
         bound = self._bound(book, step)
-        gate = Gate(window_open=True, approved_by=self.approved_by)  # preflight already judged the window
-        records: list[StepRecord] = []
-        for host in self.target.hosts(role_of(step)):
+        return [r for host in self.target.hosts(role_of(step)) for r in self._host_run(book, host).step(book, bound)]
+
+    def _host_run(self, book: str, host: Host) -> HostRun:
+        """One engine run per phase and host, as a runbook has: a rollback undoes the phase's earlier steps."""
+        if (book, host.name) not in self.host_runs:
             target = HostTarget(self.estate, self.target.customer, self.target.system, host,
                                 self.executor(host), self.ledger.now(), self.ledger, self.run_id,
                                 extra=dict(self.target.vars))  # fmt: skip
-            records += HostRun(target, gate, self._on_record).run([(book, bound)])
-        return records
+            gate = Gate(window_open=True, approved_by=self.approved_by)  # preflight already judged the window
+            self.host_runs[(book, host.name)] = HostRun(target, gate, self._on_record)
+        return self.host_runs[(book, host.name)]
 
     def _run_steps(self, book: str, steps: list[Step], *, stop_on_failure: bool = True) -> bool:
         """Run a runbook's steps in order; marks go on the timeline; False when a step failed."""

@@ -150,6 +150,13 @@ class HostRun:
             break
         return self.records
 
+    def step(self, book: str, step: Step) -> list[StepRecord]:
+        """Run one more step on this host, after those run before (a drill phase goes step by step across
+        hosts); its records. A rollback undoes this host's earlier steps too."""
+        before = len(self.records)
+        self.run([(book, step)])
+        return self.records[before:]
+
     def _emit(self, record: StepRecord) -> StepRecord:
         self.records.append(record)
         # Written as it ends, so a crash later loses nothing; the writer raises only LedgerError.

@@ -127,6 +127,21 @@ def test_cleanup_runs_after_a_failure_mid_recovery(backed_up: Estate, ledger: Le
     assert {f.fingerprint for f in result.evaluation.findings} >= {"rto-unmeasured"}
 
 
+def test_a_drill_step_may_roll_back_like_a_runbook_step(backed_up: Estate, ledger: Ledger, tmp_path: Path) -> None:
+    """on_failure: rollback undoes the failed step and the phase's earlier ones on that host, newest first."""
+    log, never, cleaned = tmp_path / "undone", tmp_path / "never", tmp_path / "cleaned"
+    variant(_runbooks(backed_up, tmp_path), "data-corruption",
+            recovery=[{"name": "prepare", "run": "true", "rollback": f"echo prepare >> {log}"},
+                      {"name": "restore fails", "run": "exit 3", "on_failure": "rollback",
+                       "rollback": f"echo restore >> {log}"},
+                      {"name": "not reached", "run": f"touch {never}"}],
+            cleanup=[{"name": "undo", "run": f"touch {cleaned}"}])  # fmt: skip
+    result = run_drill(backed_up, DrillRequest("data-corruption", "hanhai"), ledger=ledger)
+    assert log.read_text().split() == ["restore", "prepare"]
+    assert cleaned.exists() and not never.exists()
+    assert result.status is DrillStatus.FAIL and not result.timeline.has(Event.SERVICE_RESTORED)
+
+
 def test_failed_cleanup_fails_the_drill_and_raises_an_incident(backed_up: Estate, ledger: Ledger,
                                                                tmp_path: Path) -> None:
     from opskeeper.drills.runner import Hooks

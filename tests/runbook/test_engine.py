@@ -312,3 +312,20 @@ def test_gated_step_stops_when_the_window_closes_or_a_blackout_begins(estate: Es
     assert not (out / "cleaned").exists()
     # Forced runs (--force-window) do not recheck: the engineer took the decision, and it is audited.
     assert statuses(run_steps(blacked, steps, Gate(window_open=True))) == [("check", "ok"), ("clean", "ok")]
+
+
+@actions.register("test.value")
+def _value(ctx: actions.ActionContext) -> actions.ActionOutcome:
+    return actions.ActionOutcome(False, "measured 7", {"value": 7})  # its own ok is not the judge
+
+
+def test_an_action_value_is_judged_by_the_steps_expectations(estate: Estate) -> None:
+    recs = run_steps(estate, [
+        {"name": "in-range", "action": "test.value", "expect": {"type": "range", "max": 10}},
+        {"name": "exact", "action": "test.value", "expect": {"type": "exact", "value": 8}, "on_failure": "continue"},
+        {"name": "own-ok", "action": "test.value"},  # without expectations the action's ok decides
+    ])  # fmt: skip
+    assert statuses(recs) == [("in-range", "ok"), ("exact", "failed"), ("own-ok", "failed")]
+    assert (recs[0].detail, recs[0].verdict, recs[0].error) == ({"value": 7}, "value 7 within [-inf, 10]", None)
+    assert (recs[1].error, recs[1].verdict) == ("7 != 8", "7 != 8")
+    assert recs[2].error == "measured 7"
