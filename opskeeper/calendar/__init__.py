@@ -11,6 +11,8 @@ from opskeeper.calendar.deadlines import (
     response_deadline,
     support_calendar,
     support_intervals,
+    tier_deadline,
+    tier_time_left,
 )
 from opskeeper.calendar.intervals import CalendarError, Interval, localize, merge, subtract
 from opskeeper.calendar.periods import Period, next_period, period_of
@@ -59,6 +61,8 @@ __all__ = [
     "subtract",
     "support_calendar",
     "support_intervals",
+    "tier_deadline",
+    "tier_time_left",
     "window_occurrences",
     "window_open_at",
     "window_status",

@@ -1,5 +1,8 @@
 """Response deadlines: 24x7 counts elapsed time, support-hours counts only staffed time.
 
+The one implementation: notifications (the deadline a message states, ``notify pending``'s time
+left) and everything else ask :func:`tier_deadline` and :func:`tier_time_left`.
+
 Staffed time is the support hours on support days that are not holidays, as wall-clock
 hours in ``tz``, measured as real elapsed time (a DST change inside the hours is honoured).
 """
@@ -13,7 +16,7 @@ from typing import Literal
 
 from opskeeper.calendar.intervals import CalendarError, Interval, local_date, localize, utc
 from opskeeper.config.estate import Customer, Estate, SupportHours
-from opskeeper.config.types import Weekday, parse_time_of_day
+from opskeeper.config.types import Severity, Weekday, parse_time_of_day
 
 Coverage = Literal["24x7", "support-hours"]
 # Ten years of days without a single staffed minute means the calendar is misconfigured.
@@ -129,3 +132,28 @@ def support_calendar(estate: Estate, customer: Customer) -> SupportCalendar:
     hours = customer.support_hours or estate.provider.support_hours
     holidays = tuple(sorted(set(estate.provider.holidays) | set(customer.holidays)))
     return SupportCalendar(hours, holidays, customer.timezone)
+
+
+def tier_deadline(estate: Estate, customer: Customer, severity: Severity, opened_at: datetime) -> datetime | None:
+    """The response deadline the customer's tier promises for this severity (None: no promise)."""
+    tier = estate.tier_of(customer)
+    allowed = tier.response.get(severity)
+    if allowed is None:
+        return None
+    return support_calendar(estate, customer).deadline(opened_at, allowed, _coverage(tier.coverage_for(severity)))
+
+
+def tier_time_left(
+    estate: Estate, customer: Customer, severity: Severity, now: datetime, due: datetime
+) -> timedelta:
+    """Counted time until ``due`` (staffed time only, when the tier counts that way); negative once past."""
+    coverage = _coverage(estate.tier_of(customer).coverage_for(severity))
+    return support_calendar(estate, customer).time_left(now, due, coverage)
+
+
+def _coverage(value: str) -> Coverage:
+    if value == "24x7":
+        return "24x7"
+    if value == "support-hours":
+        return "support-hours"
+    raise CalendarError(f"unknown coverage {value!r}; expected '24x7' or 'support-hours'")

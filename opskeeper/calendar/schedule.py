@@ -217,10 +217,6 @@ class Schedule:
         """Work whose announced window is open now and not yet done in its period (what the tick starts)."""
         return [r for c in self.estate.customers for r in self.plans(c, at) if r.status is PlanStatus.DUE_NOW]
 
-    def notices_due(self, at: datetime, ahead: timedelta = timedelta(0)) -> list[PlannedRun]:
-        """Planned windows whose notice (or correction) should go out now."""
-        return [r for c in self.estate.customers for r in self.plans(c, at) if r.notice_due(utc(at), ahead)]
-
 
 def _lead_ok(part: Interval, ann: Announced | None, need: timedelta, now: datetime) -> bool:
     if ann is not None and ann.names(part):

@@ -8,10 +8,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from opskeeper.calendar import business_time_between, response_deadline
-from opskeeper.config.estate import Customer, Estate, SupportHours
+from opskeeper.config.estate import Customer, Estate
 from opskeeper.config.types import Language, Severity
 
 ONCALL_LEVEL = 9  # the provider's own on-call, after the customer's escalation levels
@@ -115,44 +113,4 @@ def oncall_unreachable(estate: Estate, severity: Severity) -> str | None:
     return (
         f"level 9 is the provider's on-call, but it has only provider.oncall_email and severity "
         f"{severity.value} uses channels ({', '.join(channels) or 'none'}); set provider.oncall_webhook"
-    )
-
-
-def support_hours_of(estate: Estate, customer: Customer) -> SupportHours:
-    """The customer's own hours, else the provider's hours read in the customer's zone."""
-    return customer.support_hours or estate.provider.support_hours
-
-
-def holidays_of(estate: Estate, customer: Customer) -> list:
-    return sorted(set(customer.holidays) | set(estate.provider.holidays))
-
-
-def deadline(estate: Estate, customer: Customer, severity: Severity, opened_at: datetime) -> datetime | None:
-    """The response deadline the customer's tier promises for this severity (None: no promise)."""
-    tier = estate.tier_of(customer)
-    allowed = tier.response.get(severity)
-    if allowed is None:
-        return None
-    return response_deadline(
-        opened_at,
-        allowed,
-        coverage=tier.coverage_for(severity),  # type: ignore[arg-type]
-        support_hours=support_hours_of(estate, customer),
-        holidays=holidays_of(estate, customer),
-        tz=customer.timezone,
-    )
-
-
-def time_left(
-    estate: Estate, customer: Customer, severity: Severity, now: datetime, due: datetime
-) -> timedelta:
-    """Counted time until ``due`` (support hours only, when the tier counts that way); negative once past."""
-    tier = estate.tier_of(customer)
-    return business_time_between(
-        now,
-        due,
-        coverage=tier.coverage_for(severity),  # type: ignore[arg-type]
-        support_hours=support_hours_of(estate, customer),
-        holidays=holidays_of(estate, customer),
-        tz=customer.timezone,
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from opskeeper.calendar import tier_deadline, tier_time_left
 from opskeeper.config.estate import Customer, Estate
 from opskeeper.config.types import Severity
 from opskeeper.errors import InputError
@@ -157,7 +158,7 @@ class Notifier:
         dedup = req.dedup_key if level is None else f"{req.dedup_key}#L{level}"
         with ledger.session() as s:
             first = next(iter(store.in_group(s, group)), None)
-        due = first.deadline_at if first else plan.deadline(estate, req.customer, req.severity, now)
+        due = first.deadline_at if first else tier_deadline(estate, req.customer, req.severity, now)
         ack_required = estate.emergency_plan.plan_for(req.severity).needs_ack and not internal
         due = None if internal else due
         rows: list[Notification] = []
@@ -335,7 +336,7 @@ class Notifier:
                 continue
             left = None
             if row.deadline_at is not None:
-                left = plan.time_left(estate, customer, Severity(row.severity), now, row.deadline_at)
+                left = tier_time_left(estate, customer, Severity(row.severity), now, row.deadline_at)
             items.append(PendingItem(NotificationRecord.of(row), customer.timezone, left))
         return items
 

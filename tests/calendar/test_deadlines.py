@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from opskeeper.calendar import CalendarError, business_time_between, response_deadline
+from opskeeper.calendar import (
+    CalendarError,
+    business_time_between,
+    response_deadline,
+    support_calendar,
+    tier_deadline,
+    tier_time_left,
+)
+from opskeeper.config.loader import load_estate
+from opskeeper.config.types import Severity
+from opskeeper.paths import EXAMPLE_ESTATE
 from tests.calendar.helpers import hours, utc, wall
 
 BERLIN = "Europe/Berlin"
@@ -93,10 +103,6 @@ def test_no_support_days_is_an_error():
 
 
 def test_support_calendar_of_example_customer_uses_provider_hours_in_customer_zone():
-    from opskeeper.calendar import support_calendar
-    from opskeeper.config.loader import load_estate
-    from opskeeper.paths import EXAMPLE_ESTATE
-
     estate = load_estate(EXAMPLE_ESTATE)
     cal = support_calendar(estate, estate.customer("hanhai"))
     assert cal.tz == "Asia/Shanghai" and date(2026, 12, 25) in cal.holidays
@@ -104,3 +110,15 @@ def test_support_calendar_of_example_customer_uses_provider_hours_in_customer_zo
     d = cal.deadline(utc("2026-12-23T09:00Z"), timedelta(hours=2), "support-hours")
     assert wall(d, "Asia/Shanghai") == "2026-12-28 10:00 CST"
     assert cal.time_left(utc("2026-12-23T09:00Z"), d, "support-hours") == timedelta(hours=2)
+
+
+def test_tier_deadline_in_support_hours_across_holidays_and_weekend():
+    estate = load_estate(EXAMPLE_ESTATE)
+    hanhai = estate.customer("hanhai")  # standard tier: high = 8 h in support hours (09-18, Asia/Shanghai)
+    opened = datetime(2026, 12, 23, 7, 0, tzinfo=UTC)  # Wednesday 15:00 CST: 3 h left that day
+    due = tier_deadline(estate, hanhai, Severity.HIGH, opened)
+    # Thu 24 and Fri 25 Dec are provider holidays, then the weekend: the other 5 h are Monday 09-14.
+    assert due == datetime(2026, 12, 28, 6, 0, tzinfo=UTC)  # Monday 14:00 CST
+    assert tier_deadline(estate, hanhai, Severity.EMERGENCY, opened) == opened + timedelta(hours=2)  # 24x7
+    left = tier_time_left(estate, hanhai, Severity.HIGH, datetime(2026, 12, 26, 4, 0, tzinfo=UTC), due)
+    assert left == timedelta(hours=5)  # Saturday: no staffed time passes until Monday

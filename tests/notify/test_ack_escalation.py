@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from opskeeper.cli.notify import app
 from opskeeper.config.types import Severity
-from opskeeper.notify import plan
 from opskeeper.notify.ackserver import start_ack_server
 from opskeeper.notify.escalation import escalate
 from opskeeper.notify.notices import send_maintenance_notices
@@ -88,17 +87,6 @@ def test_escalation_after_deadline_with_controlled_clock(estate, ledger, notifie
     assert [r.customer_id for r in step2.breached] == ["volga"]
     ok, problems = ledger.verify_audit()
     assert not problems
-
-
-def test_deadline_in_support_hours_across_holidays_and_weekend(estate) -> None:  # type: ignore[no-untyped-def]
-    hanhai = estate.customer("hanhai")  # standard tier: high = 8 h in support hours (09-18, Asia/Shanghai)
-    opened = datetime(2026, 12, 23, 7, 0, tzinfo=UTC)  # Wednesday 15:00 CST: 3 h left that day
-    due = plan.deadline(estate, hanhai, Severity.HIGH, opened)
-    # Thu 24 and Fri 25 Dec are provider holidays, then the weekend: the other 5 h are Monday 09-14.
-    assert due == datetime(2026, 12, 28, 6, 0, tzinfo=UTC)  # Monday 14:00 CST
-    assert plan.deadline(estate, hanhai, Severity.EMERGENCY, opened) == opened + timedelta(hours=2)  # 24x7
-    left = plan.time_left(estate, hanhai, Severity.HIGH, datetime(2026, 12, 26, 4, 0, tzinfo=UTC), due)
-    assert left == timedelta(hours=5)  # Saturday: no staffed time passes until Monday
 
 
 @dataclass(frozen=True)
