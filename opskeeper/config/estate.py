@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from opskeeper.config.audit import AuditSettings
 from opskeeper.config.backup import BackupPolicy, BackupTarget, DataSet
 from opskeeper.config.catch_up import CatchUp
-from opskeeper.config.notify import EmergencyPlan
+from opskeeper.config.notify import EmailEndpoint, EmergencyPlan, Endpoint, WebhookEndpoint, WebhookFormat
 from opskeeper.config.secrets import SecretRef
 from opskeeper.config.security import SecurityPolicy
 from opskeeper.config.types import (
@@ -83,18 +83,30 @@ class Tier(Model):
 
 
 class Contact(Model):
+    """Someone the emergency plan may tell, reached at ``endpoints`` (config/notify.py: Endpoint).
+
+    ``email``, ``webhook`` and ``webhook_kind`` are the short form of an e-mail and a webhook
+    endpoint; they are moved into ``endpoints`` (first, in that order) when the file is read.
+    """
+
     name: str
     role: str  # e.g. it-manager, cto, duty-engineer
     escalation_level: int = Field(default=1, ge=1, le=9)
+    endpoints: list[Endpoint] = Field(default_factory=list)
     email: str | None = None
     webhook: str | None = None
-    webhook_kind: Literal["json", "slack", "teams"] = "json"
+    webhook_kind: WebhookFormat = "json"
     language: Language | None = None  # defaults to the customer's
 
     @model_validator(mode="after")
     def _reachable(self) -> Contact:
-        if not self.email and not self.webhook:
-            raise ValueError(f"contact {self.name!r} needs an 'email' or a 'webhook'")
+        short: list[Endpoint] = [EmailEndpoint(address=self.email)] if self.email else []
+        if self.webhook:
+            short.append(WebhookEndpoint(address=self.webhook, format=self.webhook_kind))
+        self.endpoints = [*short, *self.endpoints]
+        self.email = self.webhook = None  # one place to read: endpoints
+        if not self.endpoints:
+            raise ValueError(f"contact {self.name!r} needs an 'email', a 'webhook' or 'endpoints'")
         return self
 
 

@@ -16,50 +16,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from opskeeper.config.estate import Estate
 from opskeeper.config.notify import DeliveryPolicy
 from opskeeper.config.secrets import redact
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import notify as store
 from opskeeper.ledger.notify import DeliveryStatus, Notification
-from opskeeper.notify.channels.outbox import OutboxChannel
-from opskeeper.notify.channels.smtp import SmtpChannel
-from opskeeper.notify.channels.webhook import WebhookChannel
-from opskeeper.notify.interface import Channel, DeliveryError, Message, NotifyError, PermanentDeliveryError
-from opskeeper.paths import home_dir
+from opskeeper.notify.interface import Channel, DeliveryError, Message, PermanentDeliveryError
 
-ChannelFactory = Callable[[Estate, str], Channel]
 Clock = Callable[[], datetime]
 
 LEASE_FLOOR = timedelta(minutes=5)
 # Network waits in one SMTP send, each bounded by the channel's timeout: connect, greeting, EHLO,
 # STARTTLS, EHLO again, AUTH, MAIL, RCPT, DATA, the message, QUIT (a webhook needs far fewer).
 WAITS_PER_SEND = 11
-
-
-def outbox_dir(estate: Estate) -> Path:
-    configured = estate.emergency_plan.outbox_dir
-    return Path(configured) if configured else home_dir() / "outbox"
-
-
-def sender_of(estate: Estate) -> str:
-    smtp = estate.emergency_plan.smtp
-    return smtp.sender if smtp else f"{estate.provider.name} <notifications@opskeeper.invalid>"
-
-
-def default_channel(estate: Estate, transport: str) -> Channel:
-    """The channel for a row's transport, as the estate configures it."""
-    if transport == "outbox":
-        return OutboxChannel(outbox_dir(estate), sender_of(estate))
-    if transport == "smtp":
-        if estate.emergency_plan.smtp is None:
-            raise NotifyError("emergency_plan.smtp is not configured, but a message wants SMTP")
-        return SmtpChannel(estate.emergency_plan.smtp)
-    if transport in ("json", "slack", "teams"):
-        return WebhookChannel(transport)
-    raise NotifyError(f"unknown transport {transport!r}")
 
 
 def message_of(row: Notification, ack_url: str | None) -> Message:

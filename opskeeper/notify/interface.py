@@ -58,8 +58,3 @@ class Channel(ABC):
     def send(self, message: Message) -> None:
         """Deliver or raise DeliveryError / PermanentDeliveryError (naming the address)."""
 
-
-def shown_url(url: str) -> str:
-    """Scheme, host and port of a webhook URL: Slack/Teams URLs carry their secret in the path."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}/…"

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from opskeeper.config.estate import Customer, Estate
+from opskeeper.config.notify import EmailEndpoint, Endpoint, WebhookEndpoint
 from opskeeper.config.types import Language, Severity
 
 ONCALL_LEVEL = 9  # the provider's own on-call, after the customer's escalation levels
@@ -20,10 +21,13 @@ class Recipient:
     name: str
     role: str
     level: int
-    channel: str  # email | webhook
-    transport: str  # outbox | smtp | json | slack | teams
-    address: str
+    endpoint: Endpoint
     languages: tuple[Language, ...]  # preferred first; the renderer falls back to English last
+
+    @property
+    def channel(self) -> str:
+        """The endpoint's kind: part of each message's idempotency key."""
+        return self.endpoint.kind
 
 
 def idempotency_key(event: str, customer_id: str, contact: str, channel: str, dedup_key: str) -> str:
@@ -55,36 +59,28 @@ def recipients(
     out: list[Recipient] = []
     for c in contacts:
         prefs = (c.language, *langs) if c.language else langs
-        if "email" in sev.channels and c.email:
-            out.append(Recipient(c.name, c.role, c.escalation_level, "email", plan.channel, c.email, prefs))
-        if "webhook" in sev.channels and c.webhook:
-            out.append(
-                Recipient(c.name, c.role, c.escalation_level, "webhook", c.webhook_kind, c.webhook, prefs)
-            )
+        out += [
+            Recipient(c.name, c.role, c.escalation_level, e, prefs)
+            for e in c.endpoints
+            if e.kind in sev.channels
+        ]
     return out
 
 
 def _oncall(estate: Estate, channels: Sequence[str]) -> list[Recipient]:
     p = estate.provider
+    # The internal on-call always gets its webhook, whatever the customer plan's channels say.
+    endpoints: list[tuple[Endpoint, bool]] = []
+    if p.oncall_email:
+        endpoints.append((EmailEndpoint(address=p.oncall_email), False))
+    if p.oncall_webhook:
+        endpoints.append((WebhookEndpoint(address=p.oncall_webhook), True))
     name = f"{p.name} on-call"
-    out = []
-    if p.oncall_email and "email" in channels:
-        out.append(
-            Recipient(
-                name,
-                "oncall",
-                ONCALL_LEVEL,
-                "email",
-                estate.emergency_plan.channel,
-                p.oncall_email,
-                (Language.EN,),
-            )
-        )
-    if p.oncall_webhook:  # the internal on-call always gets its webhook, whatever the customer plan says
-        out.append(
-            Recipient(name, "oncall", ONCALL_LEVEL, "webhook", "json", p.oncall_webhook, (Language.EN,))
-        )
-    return out
+    return [
+        Recipient(name, "oncall", ONCALL_LEVEL, e, (Language.EN,))
+        for e, always in endpoints
+        if always or e.kind in channels
+    ]
 
 
 def nobody_at(estate: Estate, customer: Customer, severity: Severity, level: int) -> str | None:

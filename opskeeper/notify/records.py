@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from opskeeper.config.notify import stored_endpoint
 from opskeeper.config.secrets import redact
 from opskeeper.i18n import Localized
 from opskeeper.ledger.notify import Notification
-from opskeeper.notify.interface import shown_url
 
 ACK_PATH = "/ack/"
 
@@ -53,8 +53,7 @@ class NotificationRecord:
     def of(cls, row: Notification) -> NotificationRecord:
         values = {name: getattr(row, name) for name in cls.__dataclass_fields__}
         values["unreached_levels"] = tuple(row.unreached_levels or ())
-        if row.channel == "webhook":  # Slack/Teams URLs carry their secret in the path
-            values["address"] = shown_url(row.address)
+        values["address"] = stored_endpoint(row.channel, row.address, row.transport).shown()
         return cls(**values)
 
 

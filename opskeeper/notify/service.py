@@ -21,13 +21,15 @@ from sqlalchemy.exc import IntegrityError
 
 from opskeeper.calendar import tier_deadline, tier_time_left
 from opskeeper.config.estate import Customer, Estate
+from opskeeper.config.notify import stored_endpoint
 from opskeeper.config.types import Severity
 from opskeeper.errors import InputError
 from opskeeper.ledger import Ledger, LedgerError
 from opskeeper.ledger import notify as store
 from opskeeper.ledger.notify import DeliveryStatus, Notification
 from opskeeper.notify import plan
-from opskeeper.notify.delivery import ChannelFactory, advancing, default_channel, deliver, message_of
+from opskeeper.notify.channels.factory import ChannelFactory, open_channel
+from opskeeper.notify.delivery import advancing, deliver, message_of
 from opskeeper.notify.events import DRILL_EVENTS, Event, missing_context
 from opskeeper.notify.plan import ONCALL_LEVEL, Recipient
 from opskeeper.notify.records import NotificationRecord, ack_link, decode_context, encode_context
@@ -81,7 +83,7 @@ class Notifier:
         self,
         *,
         templates_dir: Path | None = None,
-        channel_factory: ChannelFactory = default_channel,
+        channel_factory: ChannelFactory = open_channel,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.templates_dir = templates_dir
@@ -225,9 +227,9 @@ class Notifier:
             contact_name=r.name,
             contact_role=r.role,
             level=r.level,
-            channel=r.channel,
-            transport=r.transport,
-            address=r.address,
+            channel=r.endpoint.kind,
+            transport=r.endpoint.transport(estate.emergency_plan),
+            address=r.endpoint.address,
             language=lang.value,
             subject=out.subject,
             body_text=out.text,
@@ -259,7 +261,8 @@ class Notifier:
 
     def _deliver(self, estate: Estate, ledger: Ledger, row: Notification, now: datetime) -> Notification:
         ack_url = ack_link(estate.emergency_plan.ack_base_url, row.token) if row.ack_required else None
-        channel = self.channel_factory(estate, row.transport)
+        endpoint = stored_endpoint(row.channel, row.address, row.transport)
+        channel = self.channel_factory(estate, endpoint)
         return deliver(
             ledger, row.id, channel, message_of(row, ack_url), estate.emergency_plan.delivery, now, self.sleep
         )

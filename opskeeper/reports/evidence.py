@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from opskeeper.config.estate import Customer, Estate
+from opskeeper.config.notify import stored_endpoint
 from opskeeper.errors import InputError
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import audit as audit_chain
@@ -310,9 +310,10 @@ def _notifications(s: Session, customer_id: str, start: datetime) -> list[dict[s
     q = select(Notification).where(Notification.customer_id == customer_id, Notification.created_at >= start)
     out = []
     for n in s.scalars(q.order_by(Notification.id)):
+        address = stored_endpoint(n.channel, n.address, n.transport).shown()  # the endpoint kind redacts
         row = {"id": n.id, "event": n.event, "severity": n.severity, "drill": n.drill, "topic": n.topic,
                "dedup_key": n.dedup_key, "contact": n.contact_name, "role": n.contact_role, "level": n.level,
-               "channel": n.channel, "transport": n.transport, "address": _address(n), "language": n.language,
+               "channel": n.channel, "transport": n.transport, "address": address, "language": n.language,
                "subject": n.subject, "body_text": n.body_text, "message_id": n.message_id,
                "ack_required": n.ack_required, "created_at": n.created_at, "deadline_at": n.deadline_at,
                "status": n.status, "attempts": n.attempts, "sent_at": n.sent_at, "failure": n.failure,
@@ -321,13 +322,6 @@ def _notifications(s: Session, customer_id: str, start: datetime) -> list[dict[s
         # The ack token is a bearer credential (anyone holding it can acknowledge): never exported.
         out.append(_strip(row, n.token))
     return out
-
-
-def _address(n: Notification) -> str:
-    if n.channel != "webhook":
-        return n.address
-    parts = urlsplit(n.address)  # webhook URLs carry their credential in the path
-    return f"{parts.scheme}://{parts.hostname or ''}/…"
 
 
 def _strip(value: Any, token: str) -> Any:

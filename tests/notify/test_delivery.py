@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from opskeeper.config.notify import WebhookEndpoint
 from opskeeper.ledger.notify import DeliveryStatus, Notification
 from opskeeper.notify.escalation import escalate
 from tests.notify.conftest import use_smtp
@@ -28,7 +29,7 @@ MAINT = {"cadence": "monthly", "started_at": T0, "ended_at": T0 + timedelta(hour
 
 def _webhook_contact(estate, url: str, kind: str = "json") -> None:  # type: ignore[no-untyped-def]
     c = estate.customer("volga").contacts[0]
-    c.email, c.webhook, c.webhook_kind = None, url, kind
+    c.endpoints = [WebhookEndpoint(address=url, format=kind)]
 
 
 @pytest.mark.smtp

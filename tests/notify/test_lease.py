@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from opskeeper.config.notify import DeliveryPolicy, SmtpSettings
+from opskeeper.config.notify import DeliveryPolicy, SmtpSettings, WebhookEndpoint
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.notify import DeliveryStatus, Notification
 from opskeeper.notify.channels.outbox import OutboxChannel
@@ -217,7 +217,7 @@ def test_a_late_failure_of_an_expired_holder_leaves_the_new_holder_alone(estate,
 
 def test_quick_retries_renew_the_holders_own_lease(estate, ledger, notifier, webhook) -> None:  # type: ignore[no-untyped-def]
     c = estate.customer("volga").contacts[0]
-    c.email, c.webhook = None, webhook.url()
+    c.endpoints = [WebhookEndpoint(address=webhook.url())]
     webhook.fail_next = 2  # the first two attempts of this one delivery fail
     [rec] = _incident(notifier, estate, ledger)
     assert (rec.status, rec.attempts) == ("sent", 3)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from opskeeper.cli.main import app as main_app
 from opskeeper.cli.notify import app
+from opskeeper.config.notify import WebhookEndpoint
 from opskeeper.config.secrets import SecretRef
 from opskeeper.config.types import Severity
 from opskeeper.ledger.audit import AuditEntry
@@ -40,7 +41,7 @@ def test_a_level_without_a_reachable_contact_is_recorded_logged_and_skipped(  # 
     use_smtp(estate, smtp_server)
     estate.emergency_plan.severities[Severity.EMERGENCY].channels = ["email"]
     cto = estate.customer("volga").contacts[1]  # level 2, reachable only by a webhook the plan does not use
-    cto.name, cto.email, cto.webhook = SECRET_NAME, None, "http://127.0.0.1:9/hook"
+    cto.name, cto.endpoints = SECRET_NAME, [WebhookEndpoint(address="http://127.0.0.1:9/hook")]
     monkeypatch.setenv("OPSKEEPER_TEST_SECRET", SECRET_NAME)
     SecretRef.model_validate("env:OPSKEEPER_TEST_SECRET").resolve()  # registers it with the redactor
     [first] = notifier.notify(estate, ledger, event="incident_declared", customer_id="volga",
@@ -80,7 +81,7 @@ def test_no_oncall_address_shows_in_notify_pending(  # type: ignore[no-untyped-d
     estate, ledger, notifier, webhook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     c = estate.customer("volga").contacts[0]
-    c.email, c.webhook = None, webhook.url("/customer")
+    c.endpoints = [WebhookEndpoint(address=webhook.url("/customer"))]
     estate.provider.oncall_email = None  # and no oncall_webhook: the provider's on-call cannot be told
     webhook.always_status = 410  # the customer's hook is gone for good
     [rec] = notifier.notify(estate, ledger, event="maintenance_completed", customer_id="volga", severity="routine",

@@ -14,7 +14,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, assert_never
 
-from opskeeper.notify.interface import Channel, DeliveryError, Message, PermanentDeliveryError, shown_url
+from opskeeper.config.notify import WebhookEndpoint
+from opskeeper.notify.interface import Channel, DeliveryError, Message, PermanentDeliveryError
 
 
 class WebhookKind(StrEnum):
@@ -68,7 +69,7 @@ class WebhookChannel(Channel):
 
     def send(self, message: Message) -> None:
         body = json.dumps(payload(self.kind, message), ensure_ascii=False).encode()
-        where = f"webhook {shown_url(message.address)}"
+        where = f"webhook {WebhookEndpoint(address=message.address, format=self.kind.value).shown()}"
         request = urllib.request.Request(
             message.address,
             data=body,
