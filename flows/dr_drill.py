@@ -8,7 +8,6 @@ input) unless ``approve`` names one; the approval is in the audit trail.
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, pause_flow_run
-from prefect.concurrency.sync import concurrency
 from prefect.exceptions import CancelledRun, FlowPauseTimeout
 from prefect.input import RunInput
 from prefect.runtime import flow_run
@@ -22,8 +21,8 @@ from opskeeper.drills.errors import DrillCrashed, DrillFailed
 from opskeeper.drills.runner import DrillRun, Hooks, quietly
 from opskeeper.ledger import Ledger
 from opskeeper.paths import config_path
+from opskeeper.remote.locks import holding
 from tasks.drills import call_as_task, publish_report
-from tasks.limits import ensure_host_limits
 
 APPROVAL_TIMEOUT_S = 3600
 
@@ -73,9 +72,10 @@ def dr_drill(
     run = DrillRun(estate, request, ledger=ledger, hooks=hooks,
                    flow_run_id=str(flow_run.id) if flow_run.id else None)  # fmt: skip
     # The drill owns its system's hosts while it runs: no maintenance lands on a host being faulted.
+    # The one host lock (opskeeper.remote.locks says why it is the ledger's); waits while a holder lives.
     hosts = [h.name for h in run.target.system.hosts]
-    ensure_host_limits(hosts)
-    with concurrency([f"host:{h}" for h in hosts], occupy=1, strict=True):
+    url = ledger.engine.url.render_as_string(hide_password=False)
+    with holding(url, hosts, owner=f"drill {run.drill_id}", timeout=None):
         try:
             result = drive(run, call_as_task, cancellations=(CancelledRun,))
         except DrillCrashed:

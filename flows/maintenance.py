@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.security_scan import security_scan
 from opskeeper.calendar import window_open_at
@@ -19,32 +17,29 @@ from opskeeper.config.types import Cadence
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import RunStatus
-from opskeeper.maintenance import HostJob, HostResult, Trigger, crashed, run_customer
+from opskeeper.maintenance import HostJob, HostResult, HostRunner, Trigger, host_runner, run_customer
 from opskeeper.paths import config_path
-from tasks.maintenance import maintain_host, publish_run_report
+from tasks.fanout import as_tasks, task_runner
+from tasks.maintenance import publish_run_report
 from tasks.notify_maintenance import notify_result, notify_started
 
 
-def _prefect_runner(estate: Estate, runbooks: RunbookSet, customer: Customer, cadence: Cadence, notify: bool):  # type: ignore[no-untyped-def]
+def _prefect_runner(
+    estate: Estate, runbooks: RunbookSet, ledger: Ledger, customer: Customer, cadence: Cadence, notify: bool
+) -> HostRunner:
+    """Each host a task run (tasks.fanout); the customer is told the work started once the run exists."""
+    hosts = host_runner(as_tasks, estate, runbooks, ledger)
+
     def run(jobs: Sequence[HostJob]) -> list[HostResult]:
         if notify and jobs:
             window = window_open_at(customer, SYSTEM.now())
             notify_started(estate, customer.id, cadence.value, jobs[0].run_id, window.end if window else None)
-        futures = [maintain_host.submit(estate, runbooks, job) for job in jobs]
-        return [_host_result(job, f) for job, f in zip(jobs, futures, strict=True)]
+        return hosts(jobs)
 
     return run
 
 
-def _host_result(job: HostJob, future: Any) -> HostResult:
-    """A host whose task crashed is that host's failure: the others finish and the run ends partial."""
-    try:
-        return future.result()
-    except Exception as e:  # noqa: BLE001 - the task run shows the traceback in Prefect
-        return crashed(job, e)
-
-
-@flow(name="maintenance", task_runner=ThreadPoolTaskRunner(max_workers=32), log_prints=True)  # type: ignore[arg-type]
+@flow(name="maintenance", task_runner=task_runner(32), log_prints=True)  # type: ignore[arg-type]
 def maintenance(
     cadence: Cadence,
     customer: str | None = None,
@@ -71,7 +66,7 @@ def maintenance(
         who = Trigger(trigger, triggered_by, str(flow_run.id) if flow_run.id else None)
         started_at = SYSTEM.now()
         res = run_customer(
-            estate, runbooks, ledger, c, cadence, runner=_prefect_runner(estate, runbooks, c, cadence, not dry_run),
+            estate, runbooks, ledger, c, cadence, runner=_prefect_runner(estate, runbooks, ledger, c, cadence, not dry_run),
             dry_run=dry_run, force_window=force_window, trigger=who, approved_by=approved_by,
         )  # fmt: skip
         log.info("%s %s: %s %s", c.id, cadence.value, res.status, res.reason)

@@ -1,14 +1,14 @@
 """Scheduled maintenance of a customer's hosts: gate by window and blackout, run the cadence's
 runbook on every host, record every step, end ok / partial / failed.
 
-Pure core: the Prefect flow (flows/maintenance.py) supplies a ``HostRunner`` that runs
-each host as a task; the CLI without a server and the tests use the threaded default.
+Pure core: :func:`run_customer` is the one orchestration; a ``HostRunner`` runs the hosts.
+The work on one host is :func:`host_work`; the Prefect flow (flows/maintenance.py) runs it
+with the Prefect runner (each host a task), the tests and tools with :func:`threaded_runner`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,12 +22,17 @@ from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import RunStatus, StepStatus
 from opskeeper.remote import connect
+from opskeeper.remote.fanout import Runner, Work, threaded
 from opskeeper.remote.interface import ExecutorError
-from opskeeper.remote.locks import HostBusy, host_locks
+from opskeeper.remote.locks import HostBusy, holding
 from opskeeper.runbook.engine import Gate, HostRun, HostTarget, StepRecord, host_status
 from opskeeper.timefmt import fmt_local
+from opskeeper.trigger import Trigger
 
 KIND = "maintenance"
+
+__all__ = ["GateDecision", "HostJob", "HostResult", "HostRunner", "MaintenanceResult", "Trigger", "crashed",
+           "gate_for", "host_runner", "host_work", "overall", "run_customer", "run_host", "threaded_runner"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class HostJob:
 
 @dataclass(frozen=True)
 class HostResult:
+    """How one host's maintenance ended: its status, how many steps ran, which failed."""
+
     host: str
     system: str
     status: StepStatus
@@ -133,15 +140,16 @@ def run_host(estate: Estate, runbooks: RunbookSet, ledger: Ledger, job: HostJob)
     target = HostTarget(
         estate, customer, system, host, executor, now=started, ledger=ledger, run_id=job.run_id
     )
+    url = ledger.engine.url.render_as_string(hide_password=False)
     try:
-        locks = host_locks(ledger.engine.url.render_as_string(hide_password=False))
-        try:
-            # One maintenance per host at a time, across processes (CLI runs have no shared Prefect server).
-            with locks.hold(host.name, owner=f"run {job.run_id}"):
-                run = HostRun(target, job.gate, lambda r: ledger_runs.add_step(ledger, job.run_id, r))
-                records = run.run(steps)
-        finally:
-            locks.close()
+        # The one host lock (drills take it too): one piece of work per host at a time. It is the
+        # ledger's lock, not a Prefect concurrency slot, because it holds wherever the ledger is
+        # shared: a CLI run with no Prefect server, several workers on several machines on
+        # PostgreSQL (advisory lock); and it dies with its holder (flock, session), so a killed run
+        # never leaves a host locked. So we wait for as long as a living holder keeps it.
+        with holding(url, [host.name], owner=f"maintenance run {job.run_id}", timeout=None):
+            run = HostRun(target, job.gate, lambda r: ledger_runs.add_step(ledger, job.run_id, r))
+            records = run.run(steps)
     except HostBusy as e:
         return _host_error(ledger, job, system.id, "lock", started, str(e))
     finally:
@@ -158,20 +166,24 @@ def _host_error(
     return HostResult(job.host_name, system_id, StepStatus.ERROR, 1, (step,), error)
 
 
+def host_work(estate: Estate, runbooks: RunbookSet, ledger: Ledger) -> Work[HostJob, HostResult]:
+    """One host's maintenance as work for a runner: no retries (a runbook is not repeated blindly)."""
+    return Work(
+        "maintain-host",
+        lambda job: run_host(estate, runbooks, ledger, job),
+        label=lambda job: f"{job.runbook}-{job.host_name}",
+        crashed=crashed,  # a host that blows up never takes the others down: its failure is its result
+    )
+
+
+def host_runner(runner: Runner, estate: Estate, runbooks: RunbookSet, ledger: Ledger) -> HostRunner:
+    """The hosts of a run, each by :func:`host_work`, on ``runner`` (threaded, or Prefect tasks)."""
+    work = host_work(estate, runbooks, ledger)
+    return lambda jobs: runner(work, jobs)
+
+
 def threaded_runner(estate: Estate, runbooks: RunbookSet, ledger: Ledger, workers: int = 32) -> HostRunner:
-    def run(jobs: Sequence[HostJob]) -> list[HostResult]:
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
-            return list(pool.map(lambda j: _guarded(estate, runbooks, ledger, j), jobs))
-
-    return run
-
-
-def _guarded(estate: Estate, runbooks: RunbookSet, ledger: Ledger, job: HostJob) -> HostResult:
-    """A host that blows up never takes the others down: its failure is its result."""
-    try:
-        return run_host(estate, runbooks, ledger, job)
-    except Exception as e:  # noqa: BLE001 - one host's crash must not stop the fan-out
-        return crashed(job, e)
+    return host_runner(threaded(workers), estate, runbooks, ledger)
 
 
 def crashed(job: HostJob, e: BaseException) -> HostResult:
@@ -186,13 +198,6 @@ def overall(hosts: Sequence[HostResult]) -> RunStatus:
     if good == len(hosts):
         return RunStatus.OK
     return RunStatus.FAILED if good == 0 else RunStatus.PARTIAL
-
-
-@dataclass(frozen=True)
-class Trigger:
-    trigger: str = "manual"
-    by: str | None = None
-    flow_run_id: str | None = None
 
 
 def run_customer(

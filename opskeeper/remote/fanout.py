@@ -1,12 +1,21 @@
-"""Fan-out: run one piece of work on many hosts at once, bounded, isolated, locked.
+"""Fan-out: run one piece of work on many jobs at once, bounded, isolated; the core's only one.
+
+Every workflow (maintenance, backup, scan) describes its per-job work as a :class:`Work`
+and hands it to a :class:`Runner`: :func:`threaded` here (the CLI, the tests), or the
+Prefect runner in ``tasks/fanout.py`` (each job a task run, retries on I/O work only).
+
+    run = threaded(concurrency=32)
+    results = run(Work("scan-host", scan_one, label=name_of, crashed=failed_scan), jobs)
+
+:func:`fan_out` is the same threaded runner for ad-hoc work over hosts, with executors:
 
     with Fleet(estate_hosts, on_security_event=audit_security_events(ledger)) as fleet:
         result = fan_out(select_hosts(estate, role="db"), check_disk, fleet=fleet, locks=host_locks())
     result.status       # ok / partial / failed
-    result.by_host()    # per-host HostResult: outcome, value, error, timings
+    result.by_host()    # per-host HostCall: outcome, value, error, timings
 
 A failing, unreachable, refused or slow host never stops the others: every
-exception of the work is caught per host and becomes that host's result. Slow
+exception of the work is caught per job and becomes that job's result. Slow
 hosts are bounded by the command timeouts the work passes to its executor.
 One :class:`Fleet` per run reuses one SSH connection per host across steps.
 """
@@ -22,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, NoReturn, Protocol, TypeVar
 
 from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Customer, Estate, Host, System
@@ -42,11 +51,65 @@ from opskeeper.remote.ssh_hostkeys import SecurityEventHook, audit_security_even
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Fleet", "FanoutResult", "FanoutStatus", "HostOutcome", "HostRef", "HostResult", "audit_security_events",
-           "fan_out", "select_hosts"]
+__all__ = ["Fleet", "FanoutResult", "FanoutStatus", "HostCall", "HostOutcome", "HostRef", "Runner", "Work",
+           "audit_security_events", "fan_out", "reraise", "select_hosts", "threaded"]
 
 DEFAULT_CONCURRENCY = 32
 T = TypeVar("T")
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+# -- the runner seam ------------------------------------------------------------------------------------
+
+
+def _never(_: object) -> bool:
+    return False
+
+
+def reraise(_: object, e: BaseException) -> NoReturn:
+    """``crashed`` for work whose failure is the whole run's (recording): the error goes up."""
+    raise e
+
+
+@dataclass(frozen=True)
+class Work(Generic[J, R]):
+    """One kind of work over many jobs, described so that any runner can run it."""
+
+    name: str  # what the work is: the Prefect task's name, the threads' name prefix
+    run: Callable[[J], R]  # one job; failures the work expects are part of its result
+    label: Callable[[J], str]  # one job's name: the task run's name
+    crashed: Callable[[J, BaseException], R]  # the result of a job whose run raised: its failure alone
+    retryable: Callable[[R], bool] = _never  # a result worth another try later (transport trouble)
+    retries: int = 0  # how often a runner that can wait retries a job that raised or was retryable
+    retry_delay_s: tuple[float, ...] = ()
+    serial: bool = False  # one job after the other, in order (writes to a one-writer ledger)
+
+
+class Runner(Protocol):
+    """Runs every job of a work and returns one result per job, in the jobs' order."""
+
+    def __call__(self, work: Work[J, R], jobs: Sequence[J], /) -> list[R]: ...
+
+
+def threaded(concurrency: int = DEFAULT_CONCURRENCY) -> Runner:
+    """The core's runner: up to ``concurrency`` jobs at once in threads; no retries (nobody waits here)."""
+
+    def run(work: Work[J, R], jobs: Sequence[J], /) -> list[R]:
+        def guarded(job: J) -> R:
+            try:
+                return work.run(job)
+            except Exception as e:  # noqa: BLE001 - one job's crash must not stop the others
+                log.debug("%s crashed on %s", work.name, work.label(job), exc_info=True)
+                return work.crashed(job, e)
+
+        if work.serial or len(jobs) <= 1:
+            return [guarded(j) for j in jobs]
+        workers = max(1, min(concurrency, len(jobs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=work.name) as pool:
+            return list(pool.map(guarded, jobs))
+
+    return run
 
 
 class HostOutcome(StrEnum):
@@ -68,7 +131,9 @@ class FanoutStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class HostResult(Generic[T]):
+class HostCall(Generic[T]):
+    """One call of ad-hoc work on one host: its outcome, value or error, and timings."""
+
     host: str
     outcome: HostOutcome
     started_at: datetime
@@ -83,7 +148,7 @@ class HostResult(Generic[T]):
 
 @dataclass(frozen=True)
 class FanoutResult(Generic[T]):
-    results: tuple[HostResult[T], ...]  # in the order the hosts were given
+    results: tuple[HostCall[T], ...]  # in the order the hosts were given
     duration_s: float
 
     @property
@@ -93,11 +158,11 @@ class FanoutResult(Generic[T]):
             return FanoutStatus.OK
         return FanoutStatus.FAILED if ok == 0 else FanoutStatus.PARTIAL
 
-    def by_host(self) -> dict[str, HostResult[T]]:
+    def by_host(self) -> dict[str, HostCall[T]]:
         return {r.host: r for r in self.results}
 
     @property
-    def failed(self) -> list[HostResult[T]]:
+    def failed(self) -> list[HostCall[T]]:
         return [r for r in self.results if not r.ok]
 
 
@@ -183,19 +248,19 @@ class Fleet:
 
 # -- fan-out --------------------------------------------------------------------------------------------
 
-Work = Callable[[Host, Executor], T]
+HostWork = Callable[[Host, Executor], T]
 
 
 def fan_out(
     hosts: Sequence[Host | HostRef],
-    work: Work[T],
+    work: HostWork[T],
     *,
     fleet: Fleet,
     concurrency: int = DEFAULT_CONCURRENCY,
     locks: HostLocks | None = None,
     lock_owner: str = "",
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
-    on_result: Callable[[HostResult[T]], None] | None = None,
+    on_result: Callable[[HostCall[T]], None] | None = None,
 ) -> FanoutResult[T]:
     """Run ``work(host, executor)`` on every host, ``concurrency`` at a time; one result per host."""
     plain = [h.host if isinstance(h, HostRef) else h for h in hosts]
@@ -203,10 +268,8 @@ def fan_out(
     if len(set(names)) != len(names):
         raise ExecutorError(f"fan-out: a host is selected twice: {sorted(n for n in names if names.count(n) > 1)}")
     start = time.monotonic()
-    if not plain:
-        return FanoutResult((), 0.0)
 
-    def one(host: Host) -> HostResult[T]:
+    def one(host: Host) -> HostCall[T]:
         result = _run_one(host, work, fleet, locks, lock_owner, lock_timeout)
         if on_result is not None:
             try:
@@ -215,19 +278,23 @@ def fan_out(
                 log.exception("fan-out result observer failed for %s", host.name)
         return result
 
-    workers = max(1, min(concurrency, len(plain)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fanout") as pool:
-        results = tuple(pool.map(one, plain))
+    calls = Work("fanout", one, label=lambda h: h.name, crashed=lambda h, e: _crashed(h, e, SYSTEM.now(), 0.0))
+    results = tuple(threaded(concurrency)(calls, plain))
     return FanoutResult(results, time.monotonic() - start)
 
 
+def _crashed(host: Host, e: BaseException, started: datetime, duration_s: float) -> HostCall[T]:
+    tb = "".join(traceback.format_exception_only(type(e), e)).strip()
+    return HostCall(host.name, HostOutcome.ERROR, started, duration_s, error=f"{host.name}: unexpected {tb}")
+
+
 def _run_one(
-    host: Host, work: Work[T], fleet: Fleet, locks: HostLocks | None, owner: str, lock_timeout: float
-) -> HostResult[T]:
+    host: Host, work: HostWork[T], fleet: Fleet, locks: HostLocks | None, owner: str, lock_timeout: float
+) -> HostCall[T]:
     started, t0 = SYSTEM.now(), time.monotonic()
 
-    def done(outcome: HostOutcome, value: T | None = None, error: str | None = None) -> HostResult[T]:
-        return HostResult(host.name, outcome, started, time.monotonic() - t0, value, error)
+    def done(outcome: HostOutcome, value: T | None = None, error: str | None = None) -> HostCall[T]:
+        return HostCall(host.name, outcome, started, time.monotonic() - t0, value, error)
 
     try:
         if locks is None:
@@ -246,5 +313,4 @@ def _run_one(
         return done(HostOutcome.FAILED, error=str(e))
     except Exception as e:  # noqa: BLE001 - one host's bug must not stop the others
         log.exception("fan-out work crashed on %s", host.name)
-        tb = "".join(traceback.format_exception_only(type(e), e)).strip()
-        return done(HostOutcome.ERROR, error=f"{host.name}: unexpected {tb}")
+        return _crashed(host, e, started, time.monotonic() - t0)

@@ -9,8 +9,15 @@ Two implementations behind one small interface:
 * :class:`PostgresHostLocks` (ledger on PostgreSQL, several workers on several
   machines): session advisory locks ``pg_try_advisory_lock`` on one connection.
 
-Waiting is polling with a timeout, so a stuck run yields :class:`HostBusy` naming
-who holds the host instead of hanging forever.
+Waiting is polling, with a timeout, so a stuck run yields :class:`HostBusy` naming
+who holds the host instead of hanging forever; or (``timeout=None``) for as long as the
+holder lives, which is all a lock that dies with its holder needs.
+
+This is opskeeper's one host lock (maintenance and drills take it). Not a Prefect
+``host:<name>`` concurrency slot: a slot exists only where a Prefect server is, and an
+ephemeral server forgets a killed holder's lease, leaving the slot taken; these locks
+follow the ledger (same machine: lock files; PostgreSQL: one advisory lock for every
+worker on every machine) and are dropped by the kernel or the database when the holder dies.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -50,12 +57,14 @@ class HostLocks(abc.ABC):
     """Exclusive per-host locks shared by every opskeeper process using the same state/ledger."""
 
     @contextlib.contextmanager
-    def hold(self, host: str, *, owner: str = "", timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
-        """Hold ``host`` for the block; wait up to ``timeout`` seconds, then raise HostBusy."""
-        deadline = time.monotonic() + timeout
+    def hold(
+        self, host: str, *, owner: str = "", timeout: float | None = DEFAULT_LOCK_TIMEOUT_S
+    ) -> Iterator[None]:
+        """Hold ``host`` for the block; wait up to ``timeout`` seconds (None: while held), then raise HostBusy."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         delay = _POLL_S
         while not self.try_acquire(host, owner):
-            if time.monotonic() >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise HostBusy(f"host {host} is locked by {self.holder(host) or 'another run'}; "
                                f"waited {timeout:g}s")
             time.sleep(delay)
@@ -194,3 +203,18 @@ def host_locks(ledger_url: str | None = None) -> HostLocks:
     if url.startswith(("postgresql", "postgres")):
         return PostgresHostLocks(url)
     return FileHostLocks()
+
+
+@contextlib.contextmanager
+def holding(
+    ledger_url: str, hosts: Iterable[str], *, owner: str, timeout: float | None = DEFAULT_LOCK_TIMEOUT_S
+) -> Iterator[None]:
+    """Hold every host for the block, taken in name order (two overlapping holders cannot deadlock)."""
+    locks = host_locks(ledger_url)
+    try:
+        with contextlib.ExitStack() as stack:
+            for host in sorted(set(hosts)):
+                stack.enter_context(locks.hold(host, owner=owner, timeout=timeout))
+            yield
+    finally:
+        locks.close()

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from opskeeper.remote.locks import FileHostLocks, HostBusy, PostgresHostLocks, advisory_key, host_locks
+from opskeeper.remote.locks import (
+    FileHostLocks,
+    HostBusy,
+    PostgresHostLocks,
+    advisory_key,
+    holding,
+    host_locks,
+)
 
 PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
@@ -66,3 +75,27 @@ def test_postgres_advisory_locks_serialize() -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_holding_waits_while_the_holder_lives_and_takes_every_host(opskeeper_home: Path) -> None:
+    """What maintenance and drills do: no timeout, so a run waits for a living holder, never fails on it."""
+    holder = FileHostLocks()
+    held = threading.Event()
+
+    def hold_briefly() -> None:
+        with holder.hold("db-1", owner="drill 7"):
+            held.set()
+            time.sleep(0.4)
+
+    t = threading.Thread(target=hold_briefly)
+    t.start()
+    held.wait(5)
+    t0 = time.monotonic()
+    with holding("sqlite:///x.sqlite", ["db-1", "app-1"], owner="maintenance run 3", timeout=None):
+        waited = time.monotonic() - t0
+        with pytest.raises(HostBusy, match="app-1.*maintenance run 3"), FileHostLocks().hold("app-1", timeout=0.1):
+            pass
+    t.join()
+    assert waited >= 0.2
+    with FileHostLocks().hold("app-1", timeout=0), FileHostLocks().hold("db-1", timeout=0):
+        pass  # both released
