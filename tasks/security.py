@@ -1,4 +1,4 @@
-"""Prefect tasks of the security scan: thin wrappers over opskeeper.checks.security."""
+"""Prefect tasks of the security scan: the artifact and the alerts (hosts run as tasks by tasks.fanout)."""
 
 from __future__ import annotations
 
@@ -8,32 +8,8 @@ from prefect.cache_policies import NO_CACHE
 
 from opskeeper.checks.security.alerts import Alert, send_alerts
 from opskeeper.checks.security.lifecycle import FindingRef, ScanDiff
-from opskeeper.checks.security.scan import HostScan
-from opskeeper.checks.security.service import HostJob, connect, record, scan_job
 from opskeeper.config.estate import Estate
 from opskeeper.ledger import Ledger
-
-
-@task(name="scan-host", task_run_name="scan-{job.host.name}", cache_policy=NO_CACHE)
-def scan_host_task(job: HostJob, estate: Estate) -> HostScan:
-    """Gather one host's facts over its executor and judge them (a failure is a failed HostScan, not a raise).
-
-    The estate resolves a host's jump host (``jump:``); the ledger audits a refused host key.
-    """
-    ledger = Ledger.open()
-    return scan_job(ledger, job, lambda host: connect(host, ledger, estate))
-
-
-@task(
-    name="record-scan",
-    task_run_name="record-{job.host.name}",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=2,
-)
-def record_scan_task(job: HostJob, scan: HostScan, run_id: int | None) -> ScanDiff:
-    """Move the host's findings along their lifecycle in the ledger (retried: SQLite may be busy)."""
-    return record(Ledger.open(), job, scan, run_id)
 
 
 def _rows(kind: str, refs: list[FindingRef]) -> list[dict[str, str]]:

@@ -1,13 +1,13 @@
 """Security scans over the estate: targets, one host's scan end to end, and the run record.
 
-The Prefect flow (flows/security_scan.py) and the CLI both use these functions; the
-flow adds retries, fan-out as tasks, the artifact and notifications.
+:func:`run_scan` is the one orchestration of a scan; the CLI calls it with the threaded
+runner, the Prefect flow (flows/security_scan.py) with the Prefect one (each host a task,
+recording retried) and adds the artifact and notifications.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,7 +23,9 @@ from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import Run, RunStatus
 from opskeeper.ledger.findings import ScanStatus, baseline, record_baseline
 from opskeeper.remote import connect as remote_connect
+from opskeeper.remote.fanout import Runner, Work, reraise, threaded
 from opskeeper.remote.interface import Executor
+from opskeeper.trigger import Trigger
 
 ExecutorFactory = Callable[[Host], Executor]
 
@@ -37,7 +39,7 @@ def connect(host: Host, ledger: Ledger | None = None, estate: Estate | None = No
 
 
 @dataclass(frozen=True)
-class HostJob:
+class ScanJob:
     """A host to scan with what is needed to judge and record it."""
 
     target: ScanTarget
@@ -64,7 +66,7 @@ class ScanReport:
         return RunStatus.OK
 
 
-def host_jobs(estate: Estate, customer: str | None = None) -> list[HostJob]:
+def host_jobs(estate: Estate, customer: str | None = None) -> list[ScanJob]:
     """Every host of the estate (or of one customer) with its system's policy and the tier's deadlines."""
     if customer is not None and customer not in {c.id for c in estate.customers}:
         known = ", ".join(c.id for c in estate.customers)
@@ -77,11 +79,11 @@ def host_jobs(estate: Estate, customer: str | None = None) -> list[HostJob]:
             sorted({s.port for s in system.services if s.port and (not s.hosts or h.name in s.hosts)})
         )
         target = ScanTarget(c.id, system.id, h.name, system.security, ports)
-        jobs.append(HostJob(target, h, dict(estate.tier_of(c).remediation)))
+        jobs.append(ScanJob(target, h, dict(estate.tier_of(c).remediation)))
     return jobs
 
 
-def scan_job(ledger: Ledger, job: HostJob, connector: ExecutorFactory | None = None) -> HostScan:
+def scan_job(ledger: Ledger, job: ScanJob, connector: ExecutorFactory | None = None) -> HostScan:
     """Collect and judge one host (no ledger writes: safe to run in parallel)."""
     with ledger.session() as s:
         known = baseline(s, job.host.name)
@@ -94,7 +96,7 @@ def scan_job(ledger: Ledger, job: HostJob, connector: ExecutorFactory | None = N
         return scan_host(executor, job.target, sudo=job.host.sudo, now=now, baseline=known)
 
 
-def record(ledger: Ledger, job: HostJob, scan: HostScan, run_id: int | None) -> ScanDiff:
+def record(ledger: Ledger, job: ScanJob, scan: HostScan, run_id: int | None) -> ScanDiff:
     with ledger.session() as s:
         diff = record_host_scan(s, scan, job.remediation, run_id)
     ledger.audit("opskeeper", "security.scan", job.host.name, {"scan_id": diff.scan_id, **diff.counts()})
@@ -126,28 +128,50 @@ def finish_run(ledger: Ledger, report: ScanReport) -> None:
             run.reason = report.error
 
 
+def scan_work(ledger: Ledger, connector: ExecutorFactory) -> Work[ScanJob, HostScan]:
+    """Gather and judge one host; read-only, and a host that cannot be scanned is a failed scan."""
+    return Work(
+        "scan-host",
+        lambda job: scan_job(ledger, job, connector),
+        label=lambda job: f"scan-{job.host.name}",
+        crashed=lambda job, e: HostScan.failed(job.target, ledger.now(), f"{type(e).__name__}: {e}"),
+    )
+
+
+def record_work(ledger: Ledger, report: ScanReport) -> Work[tuple[ScanJob, HostScan], ScanDiff]:
+    """Record one host's scan into the report's run: one host after the other (SQLite has one writer,
+    and the order keeps the audit chain tidy); retried where a runner can wait (SQLite may be busy)."""
+
+    def one(done: tuple[ScanJob, HostScan]) -> ScanDiff:
+        diff = record(ledger, done[0], done[1], report.run_id)
+        report.diffs.append(diff)  # as it is recorded: a crash later still concludes with it
+        return diff
+
+    return Work("record-scan", one, label=lambda done: f"record-{done[0].host.name}", crashed=reraise,
+                retries=2, retry_delay_s=(2,), serial=True)  # fmt: skip
+
+
 def run_scan(
     estate: Estate,
     ledger: Ledger,
     customer: str | None = None,
     *,
+    runner: Runner = threaded(8),
+    trigger: Trigger = Trigger(),
     connector: ExecutorFactory | None = None,
-    workers: int = 8,
 ) -> ScanReport:
-    """Scan every host (in parallel threads), record findings host by host, return the diffs."""
+    """Scan every host (fanned out by ``runner``), record findings host by host, conclude the run."""
     jobs = host_jobs(estate, customer)
     connector = connector or (lambda h: connect(h, ledger, estate))
-    report = ScanReport(start_run(ledger, customer))
+    report = ScanReport(start_run(ledger, customer, trigger.trigger, trigger.flow_run_id))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
-            scans = list(pool.map(lambda j: scan_job(ledger, j, connector), jobs))
-        for job, scan in zip(jobs, scans, strict=True):
-            report.diffs.append(record(ledger, job, scan, report.run_id))
+        scans = runner(scan_work(ledger, connector), jobs)
+        runner(record_work(ledger, report), list(zip(jobs, scans, strict=True)))
     except BaseException as e:
         report.error = f"{type(e).__name__}: {e}"
         raise
     finally:
-        finish_run(ledger, report)
+        finish_run(ledger, report)  # in finally: a crash or cancellation still concludes the run
     return report
 
 

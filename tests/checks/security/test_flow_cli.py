@@ -15,8 +15,12 @@ from prefect.client.schemas.sorting import ArtifactSort
 from typer.testing import CliRunner
 
 from flows.security_scan import security_scan
+from opskeeper.checks.security import service
+from opskeeper.checks.security.service import run_scan
 from opskeeper.cli import scan as scan_cli
+from opskeeper.config.loader import load_estate
 from opskeeper.ledger import Ledger
+from opskeeper.ledger.core import Run
 from opskeeper.ledger.findings import Finding
 from tests.checks.security.helpers import self_signed_pem
 
@@ -119,3 +123,21 @@ def test_cli_run_findings_accept_score(tmp_path: Path, monkeypatch: pytest.Monke
     assert cli.invoke(root, ["scan", "run", "--fail-on", "high"]).exit_code == 0  # nothing new now
     score = json.loads(cli.invoke(root, ["scan", "score", "--json"]).stdout)
     assert score[0]["host"] == "acme-1" and len(score[0]["history"]) == 2 and score[0]["trend"] == "flat"
+
+
+def test_a_host_whose_scan_crashes_is_a_failed_scan_and_the_run_concludes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one orchestration (run_scan): a crash stays with its host, which is recorded as not scanned."""
+
+    def crash(*_: object, **__: object) -> None:
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setattr(service, "scan_host", crash)
+    ledger = Ledger.open()
+    report = run_scan(load_estate(local_estate(tmp_path)), ledger, "acme")
+    [diff] = report.diffs
+    assert diff.status == "failed" and report.status == "failed"
+    with ledger.session() as s:
+        run = s.get(Run, report.run_id)
+        assert run is not None and run.status == "failed" and run.ended_at is not None
