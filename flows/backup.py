@@ -15,7 +15,8 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from opskeeper.backup.errors import BackupError
-from opskeeper.backup.ops import find_system, policy_of, systems_with_backup, targets_in_use
+from opskeeper.backup.ops import find_system, policy_of, targets_in_use
+from opskeeper.backup.service import run_backups, run_verify
 from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Estate
 from opskeeper.config.loader import load_estate
@@ -24,14 +25,9 @@ from opskeeper.ledger import Ledger
 from opskeeper.notify.events import Event
 from opskeeper.notify.service import notify
 from opskeeper.paths import config_path
-from tasks.backup import (
-    backup_dataset_task,
-    prune_task,
-    publish_backup_artifact,
-    publish_verify_artifact,
-    record_backup_task,
-    verify_task,
-)
+from opskeeper.trigger import Trigger
+from tasks.backup import publish_backup_artifact, publish_verify_artifact
+from tasks.fanout import as_tasks, task_runner
 
 
 @task(name="notify-backup-failed", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -52,7 +48,7 @@ def notify_backup_failed(
     )
 
 
-@flow(name="backup", log_prints=False)
+@flow(name="backup", task_runner=task_runner(), log_prints=False)  # type: ignore[arg-type]
 def backup(
     system: Annotated[str, Field(description="System id from the estate")],
     prune: Annotated[bool, Field(description="Apply the retention policy after backing up")] = True,
@@ -63,41 +59,23 @@ def backup(
     log = get_run_logger()
     estate = load_estate(config_path(config))
     customer, sys_ = find_system(estate, system)
-    policy = policy_of(sys_)
-    started = SYSTEM.now()
-    futures = [
-        backup_dataset_task.submit(estate, customer, sys_, ds, t)
-        for ds in sys_.datasets
-        for t in policy.targets
-    ]
-    results = [
-        fut.result(raise_on_failure=False) for fut in futures
-    ]  # a task that exhausted retries: its error
-    failed_tasks = [r for r in results if isinstance(r, BaseException)]
-    outcomes = [r for r in results if not isinstance(r, BaseException)]
-    run_id = record_backup_task(
-        customer.id, sys_.id, outcomes, started, str(flow_run.id) if flow_run.id else None, trigger
-    )
-    publish_backup_artifact(sys_.id, outcomes)
-    bad = [o for o in outcomes if not o.ok]
-    if prune and not bad and not failed_tasks:
-        for t in policy.targets:
-            report = prune_task(estate, t, sys_, customer.timezone)
-            log.info(
-                "prune %s: forgot %d, retained by lock %d, freed %.1f MiB",
-                t,
-                len(report.forgotten),
-                len(report.retained),
-                report.bytes_freed / 2**20,
-            )
-    errors = [o.error or "" for o in bad] + [str(e) for e in failed_tasks]
+    policy_of(sys_)  # a system without a backup policy is bad input: nothing runs
+    fr_id = str(flow_run.id) if flow_run.id else None
+    who = Trigger(trigger, f"prefect:{fr_id}" if fr_id else "prefect", fr_id)
+    [done] = run_backups(estate, Ledger.open(), [(customer, sys_)], runner=as_tasks, trigger=who, prune=prune)
+    publish_backup_artifact(sys_.id, list(done.outcomes))
+    for t, report in done.pruned:
+        log.info("prune %s: forgot %d, retained by lock %d, freed %.1f MiB",
+                 t, len(report.forgotten), len(report.retained), report.bytes_freed / 2**20)  # fmt: skip
+    errors = [o.error or "" for o in done.outcomes if not o.ok]
     if errors:
-        notify_backup_failed(estate, customer.id, sys_.name or sys_.id, run_id, errors)
+        notify_backup_failed(estate, customer.id, sys_.name or sys_.id, done.run_id, errors)
         raise BackupError(f"backup of {sys_.id} failed for {len(errors)} data set/target(s): " + "; ".join(errors))
-    return {"run_id": run_id, "snapshots": [o.snapshot.id for o in outcomes if o.snapshot], "errors": errors}
+    return {"run_id": done.run_id, "snapshots": [o.snapshot.id for o in done.outcomes if o.snapshot],
+            "errors": errors}  # fmt: skip
 
 
-@flow(name="verify-backups", log_prints=False)
+@flow(name="verify-backups", task_runner=task_runner(), log_prints=False)  # type: ignore[arg-type]
 def verify_backups(
     read_pct: Annotated[
         float | None,
@@ -107,11 +85,7 @@ def verify_backups(
 ) -> dict[str, bool]:
     """Verify every target in use; read a rotating share of each target's packs."""
     estate = load_estate(config_path(config))
-    reports = {}
-    for target in targets_in_use(estate):
-        owner = next(s for _, s in systems_with_backup(estate) if target in policy_of(s).targets)
-        pct = read_pct if read_pct is not None else policy_of(owner).verify_fraction * 100
-        reports[target] = verify_task(estate, target, owner, pct)
+    reports = dict(run_verify(estate, Ledger.open(), targets_in_use(estate), read_pct=read_pct, runner=as_tasks))
     publish_verify_artifact(reports)
     damaged = [t for t, r in reports.items() if not r.ok]
     if damaged:

@@ -9,22 +9,20 @@ import typer
 
 from opskeeper.backup.errors import SnapshotNotFound
 from opskeeper.backup.ops import (
-    backup_system,
     executor_for,
     find_system,
     open_target,
     passphrase_for_target,
-    prune_target,
     snapshots_of,
     systems_with_backup,
     targets_in_use,
-    verify_target,
 )
-from opskeeper.backup.record import record_backup_run, record_prune, record_verify, sync_catalog
+from opskeeper.backup.record import sync_catalog
 from opskeeper.backup.restore import restore, restore_remote
+from opskeeper.backup.service import run_backups, run_prunes, run_verify
 from opskeeper.cli import common
 from opskeeper.cli.common import JsonOption, print_json, run_guarded, table
-from opskeeper.clock import SYSTEM
+from opskeeper.trigger import Trigger
 
 app = typer.Typer(help="Encrypted, deduplicated backups: run, list, verify, restore, prune.", no_args_is_help=True)
 
@@ -44,12 +42,8 @@ def run(
     def body() -> int:
         estate = common.load()
         ledger = common.open_ledger()
-        outcomes = []
-        for customer, sys_ in systems_with_backup(estate, system):
-            started = SYSTEM.now()
-            done = backup_system(estate, customer, sys_)
-            record_backup_run(ledger, customer.id, sys_.id, done, started_at=started, triggered_by=by)
-            outcomes.extend(done)
+        done = run_backups(estate, ledger, systems_with_backup(estate, system), trigger=Trigger(by=by))
+        outcomes = [o for d in done for o in d.outcomes]
         if json_out:
             print_json(outcomes)
         else:
@@ -105,11 +99,7 @@ def verify_cmd(
     def body() -> int:
         estate = common.load()
         ledger = common.open_ledger()
-        reports = []
-        for t in [target] if target else targets_in_use(estate):
-            report = verify_target(estate, t, passphrase_for_target(estate, t), read_data)
-            record_verify(ledger, t, report, read_pct=read_data)
-            reports.append((t, report))
+        reports = run_verify(estate, ledger, [target] if target else targets_in_use(estate), read_pct=read_data)
         if json_out:
             print_json([{"target": t, "ok": r.ok, **common.to_jsonable(r)} for t, r in reports])
         else:
@@ -177,12 +167,8 @@ def prune_cmd(
     def body() -> int:
         estate = common.load()
         ledger = common.open_ledger()
-        rows = []
-        for customer, sys_ in systems_with_backup(estate, system):
-            for t in sys_.backup.targets if sys_.backup else []:
-                report = prune_target(estate, t, sys_, customer.timezone, dry_run=dry_run)
-                record_prune(ledger, t, sys_.id, report)
-                rows.append((sys_.id, t, report))
+        rows = [(s.id, t, r) for s, t, r in run_prunes(estate, ledger, systems_with_backup(estate, system),
+                                                        dry_run=dry_run)]  # fmt: skip
         if json_out:
             print_json([{"system": s, "target": t, **common.to_jsonable(r)} for s, t, r in rows])
         else:
