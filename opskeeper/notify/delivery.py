@@ -1,4 +1,5 @@
-"""Delivery of one ledger row: attempt, record, retry with backoff, give up and let escalation act.
+"""Delivery of stored rows: open the channel a row's endpoint needs, attempt, record, retry with
+backoff, give up and let escalation act. ``deliver_pending`` does it for every row that is owed.
 
 The row exists before the first attempt. Each attempt is counted in the ledger *before* the
 channel is called, and the outcome after, so a crash in between leaves a row that is still
@@ -17,12 +18,15 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from opskeeper.config.notify import DeliveryPolicy
+from opskeeper.config.estate import Estate
+from opskeeper.config.notify import DeliveryPolicy, stored_endpoint
 from opskeeper.config.secrets import redact
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import notify as store
 from opskeeper.ledger.notify import DeliveryStatus, Notification
+from opskeeper.notify.channels.factory import ChannelFactory
 from opskeeper.notify.interface import Channel, DeliveryError, Message, PermanentDeliveryError
+from opskeeper.notify.records import NotificationRecord, ack_link
 
 Clock = Callable[[], datetime]
 
@@ -30,6 +34,45 @@ LEASE_FLOOR = timedelta(minutes=5)
 # Network waits in one SMTP send, each bounded by the channel's timeout: connect, greeting, EHLO,
 # STARTTLS, EHLO again, AUTH, MAIL, RCPT, DATA, the message, QUIT (a webhook needs far fewer).
 WAITS_PER_SEND = 11
+
+
+def deliver_pending(
+    estate: Estate,
+    ledger: Ledger,
+    now: datetime,
+    channels: ChannelFactory,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[NotificationRecord]:
+    """Send every message still owed whose backoff has passed (new, retrying, or in doubt)."""
+    with ledger.session() as s:
+        rows = store.due_for_delivery(s, now)
+    out: list[NotificationRecord] = []
+    errors: list[Exception] = []
+    clock = advancing(now)
+    for r in rows:
+        try:
+            out.append(NotificationRecord.of(deliver_row(estate, ledger, r, clock(), channels, sleep)))
+        except Exception as e:  # one broken row (bug, unconfigured channel) must not hold up the rest
+            errors.append(e)
+    if errors:
+        raise errors[0]
+    return out
+
+
+def deliver_row(
+    estate: Estate,
+    ledger: Ledger,
+    row: Notification,
+    now: datetime,
+    channels: ChannelFactory,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Notification:
+    """Send one stored message over the channel its endpoint (as stored with it) needs."""
+    ack_url = ack_link(estate.emergency_plan.ack_base_url, row.token) if row.ack_required else None
+    channel = channels(estate, stored_endpoint(row.channel, row.address, row.transport))
+    return deliver(
+        ledger, row.id, channel, message_of(row, ack_url), estate.emergency_plan.delivery, now, sleep
+    )
 
 
 def message_of(row: Notification, ack_url: str | None) -> Message:
@@ -100,7 +143,9 @@ def deliver(
         except DeliveryError as e:
             permanent = isinstance(e, PermanentDeliveryError) or attempts >= policy.max_attempts
             last_quick = quick == policy.quick_retries
-            row = _record_failure(ledger, row_id, attempts, redact(str(e)), clock(), permanent, last_quick, policy)
+            row = _record_failure(
+                ledger, row_id, attempts, redact(str(e)), clock(), permanent, last_quick, policy
+            )
             if permanent or last_quick:
                 return row
             sleep(policy.quick_backoff.total_seconds() * 2**quick)  # still holding the lease
@@ -109,7 +154,9 @@ def deliver(
             # A channel bug, not a delivery outcome: still record it and back off, and give up after
             # max_attempts so that escalation acts, instead of a row pending silently on every tick.
             error = redact(f"{type(e).__name__}: {e}")
-            _record_failure(ledger, row_id, attempts, error, clock(), attempts >= policy.max_attempts, True, policy)
+            _record_failure(
+                ledger, row_id, attempts, error, clock(), attempts >= policy.max_attempts, True, policy
+            )
             raise
         return _record_sent(ledger, row_id, clock())
     raise AssertionError("unreachable")

@@ -1,15 +1,14 @@
 """The Notifier facade: tell a customer about an event per the emergency plan, exactly once.
 
-``notify`` picks recipients (plan.py), renders per language (render.py), writes every message
-to the ledger under its idempotency key *before* sending (delivery.py), then sends. Calling it
-again with the same ``dedup_key`` sends nothing new. ``deliver_pending`` retries what is owed,
-``escalate`` (escalation.py) moves unacknowledged or undeliverable messages up the plan.
+``notify`` picks recipients (plan.py), composes a rendered row per recipient (compose.py), writes
+every row to the ledger under its idempotency key *before* sending, then sends what is owed
+(send.py, which hands each row to delivery.py). Calling it again with the same ``dedup_key``
+sends nothing new. ``deliver_pending`` retries what is owed, ``escalate`` (escalation.py) moves
+unacknowledged or undeliverable messages up the plan; ``ack`` and ``pending`` are here.
 """
 
 from __future__ import annotations
 
-import functools
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,40 +16,32 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from opskeeper.calendar import tier_deadline, tier_time_left
-from opskeeper.config.estate import Customer, Estate
-from opskeeper.config.notify import stored_endpoint
+from opskeeper.calendar import tier_time_left
+from opskeeper.config.estate import Estate
 from opskeeper.config.types import Severity
-from opskeeper.errors import InputError
-from opskeeper.ledger import Ledger, LedgerError
+from opskeeper.ledger import Ledger
 from opskeeper.ledger import notify as store
-from opskeeper.ledger.notify import DeliveryStatus, Notification
-from opskeeper.notify import plan
+from opskeeper.ledger.notify import Notification
+from opskeeper.notify import delivery, plan, send
 from opskeeper.notify.channels.factory import ChannelFactory, open_channel
-from opskeeper.notify.delivery import advancing, deliver, message_of
-from opskeeper.notify.events import DRILL_EVENTS, Event, missing_context
-from opskeeper.notify.plan import ONCALL_LEVEL, Recipient
-from opskeeper.notify.records import NotificationRecord, ack_link, decode_context, encode_context
-from opskeeper.notify.render import Frame, Renderer, templates_dir_of
+from opskeeper.notify.compose import NotifyInputError, Request, private_strings, renderer_for, stored_request
+from opskeeper.notify.compose import request as checked_request
+from opskeeper.notify.events import Event
+from opskeeper.notify.plan import Recipient
+from opskeeper.notify.records import NotificationRecord
+from opskeeper.notify.render import Renderer
 
-
-class NotifyInputError(InputError):
-    """The caller asked for something the estate or the catalogue does not have."""
-
-
-@dataclass(frozen=True)
-class Request:
-    """One thing to tell one customer; ``dedup_key`` names it across retries and re-runs."""
-
-    event: Event
-    customer: Customer
-    severity: Severity
-    context: dict[str, Any]
-    dedup_key: str
-    drill: bool
-    topic: str = ""
+# Importable from here as before (callers of the facade need not know the modules behind it).
+__all__ = [
+    "Notifier",
+    "NotifyInputError",
+    "PendingItem",
+    "Request",
+    "ack",
+    "deliver_pending",
+    "notify",
+    "private_strings",
+]
 
 
 @dataclass(frozen=True)
@@ -60,24 +51,8 @@ class PendingItem:
     time_left: timedelta | None  # counted per the tier's coverage; negative once past
 
 
-def private_strings(customer: Customer) -> list[str]:
-    """What must never reach a customer: System.private, host addresses and host names."""
-    out: list[str] = []
-    for system in customer.systems:
-        out += system.private
-        out += [h.address for h in system.hosts] + [h.name for h in system.hosts]
-    return out
-
-
-@functools.lru_cache(maxsize=16)
-def _renderer(directory: Path, drill_prefix: str) -> Renderer:
-    """One Jinja2 environment per template folder, so compiled templates are reused across sends
-    (Jinja2 still reloads a template whose file changed)."""
-    return Renderer(directory, drill_prefix=drill_prefix)
-
-
 class Notifier:
-    """Facade over plan, renderer, ledger and channels. Stateless between calls."""
+    """Facade over plan, compose, send and delivery. Stateless between calls."""
 
     def __init__(
         self,
@@ -91,8 +66,7 @@ class Notifier:
         self.sleep = sleep
 
     def renderer(self, estate: Estate) -> Renderer:
-        directory = self.templates_dir or templates_dir_of(estate.runbooks_dir)
-        return _renderer(Path(directory), estate.emergency_plan.drills.prefix)
+        return renderer_for(estate, self.templates_dir)
 
     # ------------------------------------------------------------------ sending
     def notify(
@@ -127,18 +101,7 @@ class Notifier:
         drill: bool,
         topic: str = "",
     ) -> Request:
-        try:
-            ev = Event(event)
-            sev = Severity(severity)
-            customer = estate.customer(customer_id)
-        except (ValueError, KeyError) as e:
-            raise NotifyInputError(f"cannot notify: {e}") from e
-        missing = missing_context(ev, context)
-        if missing:
-            raise NotifyInputError(f"event {ev.value} needs context: {', '.join(missing)}")
-        if not dedup_key:
-            raise NotifyInputError("a dedup_key is required (it makes re-runs send nothing twice)")
-        return Request(ev, customer, sev, dict(context), dedup_key, drill or ev in DRILL_EVENTS, topic)
+        return checked_request(estate, event, customer_id, severity, context, dedup_key, drill, topic)
 
     def send_round(
         self,
@@ -152,153 +115,21 @@ class Notifier:
         group: str | None = None,
         internal: bool = False,
     ) -> list[NotificationRecord]:
-        """Write one row per recipient (unless its key exists), then deliver what is owed.
-
-        ``internal`` messages (reminders to the provider) carry no customer deadline and need no ack.
-        """
-        group = group or plan.group_key(req.event, req.customer.id, req.dedup_key)
-        dedup = req.dedup_key if level is None else f"{req.dedup_key}#L{level}"
-        with ledger.session() as s:
-            first = next(iter(store.in_group(s, group)), None)
-        due = first.deadline_at if first else tier_deadline(estate, req.customer, req.severity, now)
-        ack_required = estate.emergency_plan.plan_for(req.severity).needs_ack and not internal
-        due = None if internal else due
-        rows: list[Notification] = []
-        new: list[Notification] = []
-        renderer = self.renderer(estate)
-        for r in recips:
-            key = plan.idempotency_key(req.event, req.customer.id, r.name, r.channel, dedup)
-            with ledger.session() as s:
-                existing = store.by_key(s, key)
-            if existing is not None:
-                rows.append(existing)
-                continue
-            new.append(
-                self._compose(estate, renderer, req, r, key, group, dedup, due, ack_required, now, level)
-            )
-        for row in new:  # every message is rendered before any is written: a bad template sends nothing
-            row.unreached_levels = list(first.unreached_levels) if first else []  # group-wide, like the level
-            rows.append(self._insert(ledger, row))
-        owed = [r for r in rows if _owed(r, now)]
-        clock = advancing(now)  # each row's attempt is stamped (and leased) when it really starts
-        done = {r.id: self._deliver(estate, ledger, r, clock()) for r in owed}
-        return [NotificationRecord.of(done.get(r.id, r)) for r in rows]
-
-    def _compose(
-        self,
-        estate: Estate,
-        renderer: Renderer,
-        req: Request,
-        r: Recipient,
-        key: str,
-        group: str,
-        dedup: str,
-        due: datetime | None,
-        ack_required: bool,
-        now: datetime,
-        level: int | None,
-    ) -> Notification:
-        token = secrets.token_urlsafe(24)
-        ack_url = ack_link(estate.emergency_plan.ack_base_url, token) if ack_required else None
-        lang = renderer.pick_language(req.event, list(r.languages))
-        tz = estate.provider.timezone if r.level == ONCALL_LEVEL else req.customer.timezone
-        frame = Frame(
-            req.customer.name,
-            r.name,
-            estate.provider.name,
-            req.severity.value,
-            tz,
-            drill=req.drill,
-            escalated=level is not None,
-            ack_url=ack_url,
-            deadline=due if ack_required else None,
-        )
-        out = renderer.render(req.event, lang, req.context, frame, private_strings(req.customer))
-        return Notification(
-            key=key,
-            group_key=group,
-            topic=req.topic,
-            token=token,
-            event=req.event.value,
-            customer_id=req.customer.id,
-            severity=req.severity.value,
-            drill=req.drill,
-            dedup_key=dedup,
-            contact_name=r.name,
-            contact_role=r.role,
-            level=r.level,
-            channel=r.endpoint.kind,
-            transport=r.endpoint.transport(estate.emergency_plan),
-            address=r.endpoint.address,
-            language=lang.value,
-            subject=out.subject,
-            body_text=out.text,
-            body_html=out.html,
-            message_id=f"<{key}@opskeeper.notify>",
-            context=encode_context(req.context),
-            ack_required=ack_required,
-            created_at=now,
-            deadline_at=due,
-            status=DeliveryStatus.PENDING,
-            attempts=0,
-            escalation_level=level or 1,
-        )
-
-    @staticmethod
-    def _insert(ledger: Ledger, row: Notification) -> Notification:
-        try:
-            with ledger.session() as s:
-                s.add(row)
-            return row
-        except LedgerError as e:
-            if not isinstance(e.__cause__, IntegrityError):
-                raise
-            with ledger.session() as s:  # a concurrent run wrote the same key first: that row is the one
-                existing = store.by_key(s, row.key)
-            if existing is None:
-                raise
-            return existing
-
-    def _deliver(self, estate: Estate, ledger: Ledger, row: Notification, now: datetime) -> Notification:
-        ack_url = ack_link(estate.emergency_plan.ack_base_url, row.token) if row.ack_required else None
-        endpoint = stored_endpoint(row.channel, row.address, row.transport)
-        channel = self.channel_factory(estate, endpoint)
-        return deliver(
-            ledger, row.id, channel, message_of(row, ack_url), estate.emergency_plan.delivery, now, self.sleep
-        )
+        """Write one row per recipient (unless its key exists), then deliver what is owed (send.py)."""
+        return send.send_round(
+            estate, ledger, req, recips, now, renderer=self.renderer(estate), channels=self.channel_factory,
+            sleep=self.sleep, level=level, group=group, internal=internal,
+        )  # fmt: skip
 
     def deliver_pending(
         self, estate: Estate, ledger: Ledger, now: datetime | None = None
     ) -> list[NotificationRecord]:
         """Send every message still owed whose backoff has passed (new, retrying, or in doubt)."""
-        now = now or ledger.now()
-        with ledger.session() as s:
-            rows = store.due_for_delivery(s, now)
-        out: list[NotificationRecord] = []
-        errors: list[Exception] = []
-        clock = advancing(now)
-        for r in rows:
-            try:
-                out.append(NotificationRecord.of(self._deliver(estate, ledger, r, clock())))
-            except Exception as e:  # one broken row (bug, unconfigured transport) must not hold up the rest
-                errors.append(e)
-        if errors:
-            raise errors[0]
-        return out
+        return delivery.deliver_pending(estate, ledger, now or ledger.now(), self.channel_factory, self.sleep)
 
     def rerender_request(self, estate: Estate, row: Notification) -> Request:
         """The request behind a stored row (for escalation rounds)."""
-        customer = estate.customer(row.customer_id)
-        base = row.dedup_key.split("#L")[0]
-        return Request(
-            Event(row.event),
-            customer,
-            Severity(row.severity),
-            decode_context(row.context),
-            base,
-            row.drill,
-            row.topic,
-        )
+        return stored_request(estate, row)
 
     # ------------------------------------------------------------------ acknowledgement
     def ack(self, ledger: Ledger, ref: str, by: str, now: datetime | None = None) -> NotificationRecord:
@@ -342,13 +173,6 @@ class Notifier:
                 left = tier_time_left(estate, customer, Severity(row.severity), now, row.deadline_at)
             items.append(PendingItem(NotificationRecord.of(row), customer.timezone, left))
         return items
-
-
-def _owed(row: Notification, now: datetime) -> bool:
-    """Pending, its backoff over, and no attempt in flight elsewhere (a live lease)."""
-    if row.status != DeliveryStatus.PENDING or (row.next_attempt_at or now) > now:
-        return False
-    return row.lease_until is None or row.lease_until <= now
 
 
 _DEFAULT = Notifier()
