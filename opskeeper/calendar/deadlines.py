@@ -134,13 +134,17 @@ def support_calendar(estate: Estate, customer: Customer) -> SupportCalendar:
     return SupportCalendar(hours, holidays, customer.timezone)
 
 
-def tier_deadline(estate: Estate, customer: Customer, severity: Severity, opened_at: datetime) -> datetime | None:
+def tier_deadline(
+    estate: Estate, customer: Customer, severity: Severity, opened_at: datetime
+) -> datetime | None:
     """The response deadline the customer's tier promises for this severity (None: no promise)."""
     tier = estate.tier_of(customer)
     allowed = tier.response.get(severity)
     if allowed is None:
         return None
-    return support_calendar(estate, customer).deadline(opened_at, allowed, _coverage(tier.coverage_for(severity)))
+    return support_calendar(estate, customer).deadline(
+        opened_at, allowed, _coverage(tier.coverage_for(severity))
+    )
 
 
 def tier_time_left(

@@ -1,5 +1,8 @@
 """The channel seam: a rendered message goes out through one ``Channel`` (outbox, SMTP, webhook).
 
+``channels/factory.py:open_channel`` opens the channel a contact's endpoint needs (the endpoint
+kinds are a union in config/notify.py); its docstring says where a new channel goes.
+
 A channel either returns (the message left) or raises: ``DeliveryError`` when trying again
 may help (connection refused, 5xx, 429, SMTP 4xx), ``PermanentDeliveryError`` when it cannot
 (bad address, 4xx, SMTP 5xx). Channels never swallow failures.
@@ -57,4 +60,3 @@ class Channel(ABC):
     @abstractmethod
     def send(self, message: Message) -> None:
         """Deliver or raise DeliveryError / PermanentDeliveryError (naming the address)."""
-

@@ -90,18 +90,8 @@ class Notifier:
         recips = plan.recipients(estate, req.customer, req.severity, drill=req.drill)
         return self.send_round(estate, ledger, req, recips, now or ledger.now())
 
-    def request(
-        self,
-        estate: Estate,
-        event: Event | str,
-        customer_id: str,
-        severity: Severity | str,
-        context: dict[str, Any],
-        dedup_key: str,
-        drill: bool,
-        topic: str = "",
-    ) -> Request:
-        return checked_request(estate, event, customer_id, severity, context, dedup_key, drill, topic)
+    # A checked request (compose.py): a known event, severity and customer, the context, a dedup key.
+    request = staticmethod(checked_request)
 
     def send_round(
         self,

@@ -39,6 +39,13 @@ CASES = [
                            "(e.g. '3d')"]),
     ("bad_ident", ["{f}:16: customers[0].id: String should match pattern '^[a-z0-9][a-z0-9_.-]{{0,63}}$'"]),
     ("unknown_severity", ["{f}:10: tiers.basic.response.emergncy: Input should be 'emergency', 'high' or 'routine'"]),
+    # Contacts: an endpoint kind no channel has, nobody to reach, the short form's webhook format.
+    ("contact_endpoint_kind", ["{f}:27: customers[0].contacts[1].endpoints[1]: Input tag 'pager' found using "
+                               "'kind' does not match any of the expected tags: 'email', 'webhook'"]),
+    ("contact_unreachable", ["{f}:22: customers[0].contacts[1]: contact 'Bo' needs an 'email', a 'webhook' or "
+                             "'endpoints'"]),
+    ("contact_webhook_kind", ["{f}:22: customers[0].contacts[1].webhook_kind: Input should be 'json', 'slack' or "
+                              "'teams'; got 'discord'"]),
     ("unknown_target_kind", ["{f}:14: backup_targets.local: Input tag 's4' found using 'kind' does not match any "
                              "of the expected tags: 'dir', 's3'"]),
     # Area validators (here: notify's escalation check) see only the Estate; validate puts them back in the file.

@@ -95,3 +95,29 @@ def test_a_runbook_included_twice_runs_once(tmp_path: Path) -> None:
         (tmp_path / f"{name}.yaml").write_text(text)
     steps = load_runbooks(tmp_path).expanded_steps("annual")
     assert [(b, s.name) for b, s in steps] == [("monthly", "m"), ("quarterly", "q"), ("annual", "a")]
+
+
+def test_contact_endpoints_and_the_short_form_read_the_same(tmp_path: Path) -> None:
+    good = Path(__file__).resolve().parent.parent / "data" / "bad" / "good.yaml"
+    short = "      - {name: Bo, role: cto, escalation_level: 2, email: bo@acme.example}\n"
+    text = good.read_text().replace(
+        "runbooks_dir: runbooks/ok", f"runbooks_dir: {good.parent / 'runbooks/ok'}"
+    )
+    both = "      - {name: Bo, role: cto, escalation_level: 2, email: bo@acme.example, webhook: 'https://h.example/T/s'}\n"
+    listed = (
+        "      - name: Bo\n        role: cto\n        escalation_level: 2\n        endpoints:\n"
+        "          - {kind: email, address: bo@acme.example}\n"
+        "          - {kind: webhook, address: 'https://h.example/T/s'}\n"
+    )
+    contacts = []
+    for form in (both, listed):
+        path = tmp_path / "estate.yaml"
+        path.write_text(text.replace(short, form))
+        contacts.append(load_estate(path).customers[0].contacts[1])
+    assert contacts[0] == contacts[1]
+    assert [(e.kind, e.address) for e in contacts[0].endpoints] == [
+        ("email", "bo@acme.example"),
+        ("webhook", "https://h.example/T/s"),
+    ]
+    # moved: endpoints is the one place to read
+    assert contacts[0].email is None and contacts[0].webhook is None
