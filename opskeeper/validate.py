@@ -12,7 +12,7 @@ from opskeeper.config.runbook import RunbookSet, load_runbooks
 from opskeeper.drills import validate as drills_validate
 from opskeeper.notify import validate as notify_validate
 from opskeeper.runbook import actions, params
-from opskeeper.runbook.templating import syntax_error
+from opskeeper.runbook.templating import template_problems
 
 # Areas that validate their own data offer ``validate(estate) -> list[Problem]``.
 AREA_VALIDATORS: tuple[Callable[[Estate], list[Problem]], ...] = (
@@ -35,16 +35,7 @@ def check_runbooks(runbooks: RunbookSet) -> list[Problem]:
                 # The maintenance engine hands `with:` to the action as written: no templates there.
                 spec = actions.get(step.action)
                 problems += params.check(doc, at, spec.name, spec.params, step.params, templates=False)
-            for field in ("run", "rollback", "when"):
-                text = getattr(step, field)
-                if not text:
-                    continue
-                err = syntax_error(text if field != "when" else "{{ " + text + " }}")
-                if err:
-                    base = doc.line_of((*at, field)) or 0
-                    # A block scalar starts on the line after its key.
-                    line = base + err[0] if field != "when" and "\n" in text else base
-                    problems.append(Problem(file, line, f"steps[{i}].{field}", f"template error: {err[1]}"))
+            problems += template_problems(doc, at, step)
     return problems
 
 

@@ -17,6 +17,7 @@ from opskeeper.config.loader import (
 )
 from opskeeper.paths import RUNBOOKS_DIR
 from opskeeper.runbook import actions, params
+from opskeeper.runbook.templating import template_problems
 
 DRILLS_SUBDIR = "drills"
 
@@ -35,6 +36,7 @@ def load_scenario(path: str | Path, known_actions: Collection[str] | None = None
     problems: list[Problem] = []
     if scenario.name != path.stem:
         problems.append(_problem(doc, ("name",), f"name {scenario.name!r} must match the file name {path.stem!r}"))
+    problems += [p for at, step in scenario.all_steps() for p in template_problems(doc, at, step)]
     if known_actions is not None:
         problems += _action_problems(doc, scenario, known_actions)
     if problems:

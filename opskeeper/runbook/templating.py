@@ -9,6 +9,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from opskeeper.config.loader import Path_, Problem, YamlDoc, format_path
+from opskeeper.config.step import Step
 from opskeeper.errors import InputError
 
 
@@ -57,3 +59,19 @@ def syntax_error(template: str) -> tuple[int, str] | None:
     except jinja2.TemplateSyntaxError as e:
         return e.lineno, e.message or str(e)
     return None
+
+
+def template_problems(doc: YamlDoc, at: Path_, step: Step) -> list[Problem]:
+    """Syntax errors in a step's ``run``, ``rollback`` and ``when``, at their line in the step's file."""
+    problems = []
+    for field in ("run", "rollback", "when"):
+        text = getattr(step, field)
+        if not text:
+            continue
+        err = syntax_error(text if field != "when" else "{{ " + text + " }}")
+        if err:
+            base = doc.line_of((*at, field)) or 0
+            # A block scalar starts on the line after its key.
+            line = base + err[0] if field != "when" and "\n" in text else base
+            problems.append(Problem(doc.file, line, format_path((*at, field)), f"template error: {err[1]}"))
+    return problems

@@ -76,6 +76,9 @@ def test_scenario_steps_are_the_one_step_model(tmp_path: Path) -> None:
         ("    expect: {type", "    tolerance: {type", ":4: hypothesis[0]: renamed: 'tolerance' is now 'expect: {type: ...}'"),
         ("    run: \"true\"", "    command: \"true\"", ":13: recovery[0]: renamed: 'command' is now 'run: COMMAND'"),
         ("name: stop\n", "name: stop\n    role: standby\n", ":9: fault[0]: renamed: 'role' is now 'on: role:NAME"),
+        # the same template check as a runbook's steps
+        ("    run: \"true\"", "    run: \"echo {{ oops }\"", ":14: recovery[0].run: template error: unexpected '}'"),
+        ("name: start\n", "name: start\n    when: \"a ==\"\n", ":14: recovery[0].when: template error"),
         # a scenario names roles, never hosts
         ("name: stop\n", "name: stop\n    on: host:web-1\n", ":9: fault[0]: a scenario names roles, never hosts"),
         ("name: up\n", "name: up\n    on: all\n", ":4: hypothesis[0]: a scenario names roles, never hosts"),

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from opskeeper.cli.main import app
 from opskeeper.clock import SYSTEM
 from opskeeper.config.loader import YamlDoc, load_estate
-from opskeeper.config.runbook import Step, load_runbooks
+from opskeeper.config.runbook import load_runbooks
+from opskeeper.config.step import Step
 from opskeeper.drills import scenarios
 from opskeeper.ledger.core import StepStatus
 from opskeeper.paths import RUNBOOKS_DIR
