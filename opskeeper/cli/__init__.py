@@ -39,6 +39,11 @@ def hoist_config(argv: list[str]) -> list[str]:
 def main() -> None:
     sys.argv[1:] = hoist_config(sys.argv[1:])
     _prefect_defaults()
+    # The edge installs what the core resolves through Prefect (prefect: secret references); it does not
+    # import Prefect until a block is read. Moves to the composition root when the CLI leaves the core.
+    from tasks.secrets import install as install_prefect_secrets
+
+    install_prefect_secrets()
     from opskeeper.cli.main import app  # after the environment is set: Prefect reads it on import
 
     app()

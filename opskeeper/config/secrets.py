@@ -3,12 +3,19 @@
 The estate holds references, never values. Every resolved value is registered
 with the redactor so that logs, artifacts, reports, notifications and the
 ledger can be scrubbed with :func:`redact`.
+
+The seam: each reference source has a :data:`SecretResolver` (name -> value). The core
+resolves ``env:`` and ``file:`` itself; ``prefect:`` needs Prefect, which the core never
+imports, so its resolver lives at the edge (``tasks/secrets.py``) and the CLI and the flows
+install it at start-up with :func:`install_resolver`. Which sources exist is fixed here, so
+``validate`` checks a reference's form without any resolver.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -130,30 +137,42 @@ class SecretRef(BaseModel):
         return value
 
     def _fetch(self) -> str:
-        match self.source:
-            case SecretSource.ENV:
-                value = os.environ.get(self.name)
-                if value is None:
-                    raise SecretError(f"secret {self.ref}: environment variable {self.name} is not set")
-                return value
-            case SecretSource.FILE:
-                path = Path(self.name).expanduser()
-                try:
-                    return path.read_text().rstrip("\n")
-                except OSError as e:
-                    raise SecretError(f"secret {self.ref}: cannot read {path}: {e.strerror}") from e
-            case SecretSource.PREFECT:
-                return _prefect_secret(self.name, self.ref)
+        resolver = _RESOLVERS.get(self.source)
+        if resolver is None:
+            raise SecretError(
+                f"secret {self.ref}: no resolver for {self.source.value!r} references is installed in this "
+                "process (the opskeeper command and the Prefect flows install the Prefect Secret block "
+                "resolver, tasks/secrets.py, at start-up)"
+            )
+        return resolver(self.name)
 
 
-def _prefect_secret(block_name: str, ref: str) -> str:
-    # Imported lazily: the core does not depend on prefect unless a block is used.
+SecretResolver = Callable[[str], str]
+"""Fetch the value of the secret a reference names (the part after ``source:``).
+
+Raises :class:`SecretError` naming the reference; a resolver translates its library's errors itself.
+"""
+
+
+def _from_env(name: str) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        raise SecretError(f"secret env:{name}: environment variable {name} is not set")
+    return value
+
+
+def _from_file(name: str) -> str:
+    path = Path(name).expanduser()
     try:
-        from prefect.blocks.system import Secret
-    except ImportError as e:  # pragma: no cover - prefect is a dependency
-        raise SecretError(f"secret {ref}: prefect is not installed") from e
-    try:
-        block = Secret.load(block_name, _sync=True)  # type: ignore[call-arg]  # async_dispatch: force sync
-        return str(block.get())  # type: ignore[union-attr]
-    except Exception as e:  # prefect raises ValueError / ObjectNotFound
-        raise SecretError(f"secret {ref}: cannot load Prefect Secret block {block_name!r}: {e}") from e
+        return path.read_text().rstrip("\n")
+    except OSError as e:
+        raise SecretError(f"secret file:{name}: cannot read {path}: {e.strerror}") from e
+
+
+_RESOLVERS: dict[SecretSource, SecretResolver] = {SecretSource.ENV: _from_env, SecretSource.FILE: _from_file}
+
+
+def install_resolver(source: SecretSource, resolver: SecretResolver) -> None:
+    """Resolve references of ``source`` with ``resolver`` from now on, in this process (idempotent)."""
+    _RESOLVERS[source] = resolver
+
