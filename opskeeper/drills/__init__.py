@@ -7,3 +7,7 @@ Pure core (no Prefect): ``scenarios`` loads and validates scenario files,
 ``runner`` runs a drill phase by phase through the runbook engine (one ``Step``
 model; ``runbook.expect`` judges probe values).
 """
+
+# The drill step actions register themselves in the runbook's action registry: importing any part of
+# the drills area makes them known to the engine, scenarios and validate.
+from opskeeper.drills import actions as actions

@@ -1,4 +1,4 @@
-"""Drill actions, registered in the runbook engine's action registry (imported by it on first use).
+"""Drill actions, registered in the runbook engine's action registry when ``opskeeper.drills`` is imported.
 
 Files and databases live in ``actions_files`` / ``actions_db``; this module adds
 the faults on services and backup targets, and imports the others so that one

@@ -1,11 +1,14 @@
-"""Built-in step actions: a registry of small functions that receive a context and return an outcome.
+"""Step actions: a registry of small functions that receive a context and return an outcome.
 
-Each action declares its parameters (a model in ``opskeeper.runbook.params``) where it is registered.
+An action registers itself with ``@register(name, Params)`` where it is defined, declaring its
+parameters (a model in ``opskeeper.runbook.params``). This module imports nothing above the runbook
+layer: the runbook's own built-ins (``opskeeper.runbook.builtin``) load at first use, and a higher
+area's actions register when that area's package is imported (``opskeeper.drills`` imports
+``opskeeper.drills.actions``), so a step can name them wherever that area is loaded.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -109,22 +112,18 @@ def specs() -> list[ActionSpec]:
     return [_REGISTRY[n] for n in sorted(_REGISTRY)]
 
 
-_BUILTIN_MODULES = (
-    "opskeeper.runbook.builtin",
-    "opskeeper.runbook.builtin_deep",
-    "opskeeper.drills.actions",
-)
 _loaded = False
 
 
 def _load_builtins() -> None:
-    """Import the modules that register actions (areas register theirs on import).
+    """Import the runbook's built-in actions, at first use.
 
-    At first use, not at import: the drill actions import this module to register themselves.
+    Not at import: the built-in modules import this one to register (the same shape as the security
+    checks' registry and its rules package).
     """
     global _loaded
     if _loaded:
         return
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
+    from opskeeper.runbook import builtin  # noqa: F401  (registers the built-in actions)
+
     _loaded = True
