@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from opskeeper.config.loader import load_estate
@@ -14,14 +12,7 @@ from opskeeper.notify.channels.smtp import SmtpChannel
 from opskeeper.notify.channels.webhook import WebhookChannel, WebhookKind
 from opskeeper.notify.interface import NotifyError
 from tests.notify.conftest import estate_file
-
-T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-INCIDENT = {
-    "incident_id": "INC-9",
-    "title": "ERP down",
-    "started_at": T0,
-    "impact": "Orders cannot be booked.",
-}
+from tests.notify.test_delivery import INCIDENT, T0
 
 
 def test_each_endpoint_opens_its_channel(estate) -> None:  # type: ignore[no-untyped-def]
