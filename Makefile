@@ -37,7 +37,7 @@ system-deps:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/python -m opskeeper.demo
+	$(BIN)/python -m demos.estate
 
 # The whole suite today, then the part that needs no fleet test bed at dates that stress calendars (libfaketime:
 # the process and its children start at that time and the clock runs on): the last day of February of a leap
@@ -59,7 +59,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not sshd and not s3 and not postgres and not browser"
 
 lint: $(STAMP)
-	$(BIN)/ruff check opskeeper flows tasks deployments tests bench
+	$(BIN)/ruff check opskeeper flows tasks deployments testbed demos tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP) bench-fanout bench-backup bench-tick

@@ -19,15 +19,15 @@ testbed-deps:
 	fi
 
 testbed-up: $(STAMP) testbed-deps
-	$(BIN)/python -m opskeeper.testbed up --hosts $(TESTBED_HOSTS) --name $(TESTBED_NAME) --estate $(TESTBED_ESTATE)
+	$(BIN)/python -m testbed up --hosts $(TESTBED_HOSTS) --name $(TESTBED_NAME) --estate $(TESTBED_ESTATE)
 
 # Removes the demo bed only: other pytest sessions may be using their own beds right now.
 testbed-down: $(STAMP)
-	$(BIN)/python -m opskeeper.testbed down $(TESTBED_NAME)
+	$(BIN)/python -m testbed down $(TESTBED_NAME)
 
 # After a crash: every bed, live or stale, and leftovers without state (stops other sessions' beds too).
 testbed-down-all: $(STAMP)
-	$(BIN)/python -m opskeeper.testbed down --all
+	$(BIN)/python -m testbed down --all
 
 bench-fanout: $(STAMP) testbed-deps
 	$(BIN)/python -m bench.fanout --hosts 50 --runs 3

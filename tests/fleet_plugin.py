@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from opskeeper.testbed import TestBed
+from testbed import TestBed
 
 FLEET_FIXTURES = {"fleet_factory", "fleet3"}
 

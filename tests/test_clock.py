@@ -24,7 +24,6 @@ WALL_CLOCK_ALLOWED = {
     "opskeeper/checks/security/gather.py": "runs on the target host (stdlib only): the age of its apt lists",
     "opskeeper/backup/locks.py": "lock liveness between processes sharing a store: real time by design",
     "opskeeper/backup/store/dir.py": "compares real file modification times",
-    "opskeeper/demo.py": "gives the example data real modification times in the past",
 }
 WALL_CLOCK = re.compile(r"datetime\.now\(|datetime\.utcnow\(|\butcnow\(|time\.time\(\)|date\.today\(|datetime\.today\(")
 

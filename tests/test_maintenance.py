@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from demos.estate import make_example_data
 from opskeeper.config.estate import Estate
 from opskeeper.config.loader import load_estate
 from opskeeper.config.runbook import RunbookSet, load_runbooks
 from opskeeper.config.types import Cadence
-from opskeeper.demo import make_example_data
 from opskeeper.errors import InputError
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs

@@ -28,7 +28,7 @@ from pathlib import Path
 from opskeeper.config.loader import load_estate
 from opskeeper.remote.facts_remote import collect_remote, probe_command
 from opskeeper.remote.fanout import FanoutStatus, Fleet, fan_out, select_hosts
-from opskeeper.testbed import TestBed
+from testbed import TestBed
 
 PROBE = Path(__file__).resolve().parents[2] / "opskeeper" / "remote" / "facts_probe.py"
 CPU_SAMPLE_S = 0.2  # the health check's CPU sample, same for both tools

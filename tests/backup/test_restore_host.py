@@ -22,7 +22,7 @@ from opskeeper.backup.store.dir import DirStore
 from opskeeper.backup.tree import EntryKind, SnapshotManifest
 from opskeeper.remote.interface import CommandResult, CommandStream
 from opskeeper.remote.ssh import SSHExecutor
-from opskeeper.testbed import TestBed, TestHost
+from testbed import TestBed, TestHost
 from tests.backup.conftest import PASSPHRASE, assert_same_tree, make_tree, restored_root
 from tests.remote.helpers import target
 

@@ -12,8 +12,8 @@ from opskeeper.backup.ops import backup_system, find_system, open_target
 from opskeeper.backup.restore import restore, restore_remote
 from opskeeper.config.estate import Estate
 from opskeeper.remote import connect
-from opskeeper.testbed import TestBed
-from opskeeper.testbed.estate_file import estate_document
+from testbed import TestBed
+from testbed.estate_file import estate_document
 from tests.backup.conftest import PASSPHRASE, assert_same_tree, make_tree
 
 pytestmark = pytest.mark.sshd

@@ -18,9 +18,9 @@ from opskeeper.drills.drive import run_drill
 from opskeeper.drills.timeline import Event
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.drills import DrillStatus
-from opskeeper.testbed import TestBed
-from opskeeper.testbed.estate_file import estate_document
-from opskeeper.testbed.host import HEALTH_SERVER, SYSTEM_PYTHON
+from testbed import TestBed
+from testbed.estate_file import estate_document
+from testbed.host import HEALTH_SERVER, SYSTEM_PYTHON
 from tests.drills.conftest import breakdown
 
 HOME = Path(os.environ.get("OPSKEEPER_HOME", "var"))

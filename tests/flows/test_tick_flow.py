@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from demos.estate import make_example_data
 from flows.tick import tick
-from opskeeper.demo import make_example_data
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs
 from tests.conftest import EXAMPLE_ESTATE

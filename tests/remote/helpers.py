@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from opskeeper.config.secrets import SecretRef
 from opskeeper.remote.ssh import SSHTarget
-from opskeeper.testbed import TestHost
+from testbed import TestHost
 
 
 def target(h: TestHost, **overrides: object) -> SSHTarget:

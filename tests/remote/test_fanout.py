@@ -12,7 +12,7 @@ from opskeeper.errors import WorkFailed
 from opskeeper.remote.facts_remote import collect_remote
 from opskeeper.remote.fanout import FanoutStatus, Fleet, HostOutcome, fan_out, select_hosts
 from opskeeper.remote.locks import FileHostLocks
-from opskeeper.testbed import TestBed
+from testbed import TestBed
 
 pytestmark = pytest.mark.sshd
 

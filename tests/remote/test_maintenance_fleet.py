@@ -13,7 +13,7 @@ from opskeeper.config.types import Cadence
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import RunStatus, StepResult
 from opskeeper.maintenance import MaintenanceResult, run_customer, threaded_runner
-from opskeeper.testbed import TestBed
+from testbed import TestBed
 
 pytestmark = pytest.mark.sshd
 

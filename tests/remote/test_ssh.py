@@ -20,7 +20,7 @@ from opskeeper.ledger.audit import AuditEntry
 from opskeeper.remote.interface import AuthenticationFailed, CommandTimeout, HostKeyRejected, HostUnreachable
 from opskeeper.remote.ssh import SSHExecutor, SSHPool, audit_security_events
 from opskeeper.remote.ssh_hostkeys import HostKeyProblem, SecurityEvent
-from opskeeper.testbed import TestBed
+from testbed import TestBed
 from tests.remote.helpers import new_client_key, target
 
 pytestmark = pytest.mark.sshd

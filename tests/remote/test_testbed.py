@@ -10,8 +10,8 @@ import urllib.request
 from pathlib import Path
 
 from opskeeper.checks.facts import collect_local
-from opskeeper.testbed import TestBed
 from opskeeper.validate import validate_all
+from testbed import TestBed
 
 
 def _connects(address: str, port: int, timeout: float = 2.0) -> bool:
@@ -78,7 +78,7 @@ def test_estate_file_passes_full_validation(fleet_factory) -> None:
 
 _CRASHING_SESSION = """
 import os, signal, sys
-from opskeeper.testbed import TestBed
+from testbed import TestBed
 from opskeeper.validate import validate_all
 bed = TestBed.create(2, name="crashed%d" % os.getpid())
 print(bed.name, flush=True)

@@ -22,9 +22,9 @@ from opskeeper.checks.security.service import ScanReport, rebaseline, run_scan
 from opskeeper.config.loader import load_estate
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.findings import FindingFilter, list_findings
-from opskeeper.testbed import TestBed
-from opskeeper.testbed.estate_file import estate_document
-from opskeeper.testbed.host import TestHost
+from testbed import TestBed
+from testbed.estate_file import estate_document
+from testbed.host import TestHost
 from tests.checks.security.helpers import self_signed_pem
 
 PLANTED = {

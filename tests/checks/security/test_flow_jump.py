@@ -15,8 +15,8 @@ import yaml
 from flows.security_scan import security_scan
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.findings import SecurityScan
-from opskeeper.testbed import TestBed
-from opskeeper.testbed.estate_file import estate_document
+from testbed import TestBed
+from testbed.estate_file import estate_document
 
 
 @pytest.mark.flow

@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 import shutil
 
-from opskeeper.testbed import alloc, netns
-from opskeeper.testbed.alloc import LOGIN_USER, SUBNET_PREFIX, HostState, InstanceState
-from opskeeper.testbed.estate_file import write_estate, write_known_hosts
-from opskeeper.testbed.host import HTTP_PORT, SSH_PORT, TestHost, wait_ready
-from opskeeper.testbed.netns import TestbedError
-from opskeeper.testbed.sshd import write_ed25519_key
+from testbed import alloc, netns
+from testbed.alloc import LOGIN_USER, SUBNET_PREFIX, HostState, InstanceState
+from testbed.estate_file import write_estate, write_known_hosts
+from testbed.host import HTTP_PORT, SSH_PORT, TestHost, wait_ready
+from testbed.netns import TestbedError
+from testbed.sshd import write_ed25519_key
 
 READY_TIMEOUT_S = 30.0
 

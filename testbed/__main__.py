@@ -1,4 +1,4 @@
-"""``python -m opskeeper.testbed up --hosts N --estate PATH [--name NAME]`` / ``down [NAME|--all]`` / ``list``."""
+"""``python -m testbed up --hosts N --estate PATH [--name NAME]`` / ``down [NAME|--all]`` / ``list``."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import argparse
 import sys
 import time
 
-from opskeeper.testbed import alloc
-from opskeeper.testbed.bed import TestBed, destroy_all
-from opskeeper.testbed.netns import TestbedError
+from testbed import alloc
+from testbed.bed import TestBed, destroy_all
+from testbed.netns import TestbedError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m opskeeper.testbed", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m testbed", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="build a persistent test bed")
     up.add_argument("--hosts", type=int, default=3)

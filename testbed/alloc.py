@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
-from opskeeper.testbed.netns import TestbedError, process_start_time
+from testbed.netns import TestbedError, process_start_time
 
 STATE_ROOT = "/run/opskeeper-testbed"
 LOCK_PATH = os.path.join(STATE_ROOT, "alloc.lock")

@@ -12,9 +12,9 @@ import sys
 import time
 from collections.abc import Iterable
 
-from opskeeper.testbed import netns
-from opskeeper.testbed.netns import TestbedError
-from opskeeper.testbed.sshd import SSHD, fingerprint, sshd_config, write_ed25519_key
+from testbed import netns
+from testbed.netns import TestbedError
+from testbed.sshd import SSHD, fingerprint, sshd_config, write_ed25519_key
 
 HEALTH_SERVER = os.path.join(os.path.dirname(__file__), "health_server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"  # the target's python, not our venv: remote hosts have no venv

@@ -1,6 +1,6 @@
 """The drill part of the demo: a data-corruption drill on the example estate, verdict and report path.
 
-``python -m opskeeper.drills.demo`` (``make demo-drill``): backs the example data up when it has no
+``python -m demos.drill`` (``make demo-drill``): backs the example data up when it has no
 snapshot yet, corrupts two files of hanhai's ERP data, restores them from the backup, and prints
 the evaluation. The demo forces the window (recorded in the audit trail) so it runs on any date.
 """
