@@ -20,7 +20,7 @@ AT = datetime(2031, 3, 30, 0, 50, tzinfo=UTC)  # ten minutes before Europe sprin
 # Where reading the wall clock is the point, each with why. Everything else asks a Clock.
 WALL_CLOCK_ALLOWED = {
     "opskeeper/clock.py": "the one clock",
-    "opskeeper/remote/facts_probe.py": "runs on the target host (stdlib only): the host's own clock is a fact",
+    "opskeeper/checks/facts_probe.py": "runs on the target host (stdlib only): the host's own clock is a fact",
     "opskeeper/checks/security/gather.py": "runs on the target host (stdlib only): the age of its apt lists",
     "opskeeper/backup/locks.py": "lock liveness between processes sharing a store: real time by design",
     "opskeeper/backup/store/dir.py": "compares real file modification times",

@@ -2,7 +2,7 @@
 
     python -m bench.fanout --hosts 50 --runs 3 [--profile]
 
-Both run the same probe (``opskeeper/remote/facts_probe.py`` under ``python3 -I -S``)
+Both run the same probe (``opskeeper/checks/facts_probe.py`` under ``python3 -I -S``)
 on every host, host keys checked against the bed's pinned keys (opskeeper: the
 estate's ``host_key``; Ansible: a known_hosts file, StrictHostKeyChecking=yes).
 opskeeper ships the probe over stdin on fresh connections each run (a new
@@ -25,12 +25,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from opskeeper.checks.facts_remote import collect_remote, probe_command
 from opskeeper.config.loader import load_estate
-from opskeeper.remote.facts_remote import collect_remote, probe_command
 from opskeeper.remote.fanout import FanoutStatus, Fleet, fan_out, select_hosts
 from testbed import TestBed
 
-PROBE = Path(__file__).resolve().parents[2] / "opskeeper" / "remote" / "facts_probe.py"
+PROBE = Path(__file__).resolve().parents[2] / "opskeeper" / "checks" / "facts_probe.py"
 CPU_SAMPLE_S = 0.2  # the health check's CPU sample, same for both tools
 
 

@@ -1,6 +1,6 @@
 """Host facts for health checks: one shape, whether collected locally (psutil) or over SSH.
 
-The remote collector (opskeeper/remote/facts_remote.py) must produce exactly
+The remote collector (opskeeper/checks/facts_remote.py) must produce exactly
 ``HostFacts.to_json()``; ``HostFacts.from_json`` reads either.
 """
 

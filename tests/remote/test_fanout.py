@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from opskeeper.checks.facts_remote import collect_remote
 from opskeeper.config.loader import load_estate
 from opskeeper.errors import WorkFailed
-from opskeeper.remote.facts_remote import collect_remote
 from opskeeper.remote.fanout import FanoutStatus, Fleet, HostOutcome, fan_out, select_hosts
 from opskeeper.remote.locks import FileHostLocks
 from testbed import TestBed

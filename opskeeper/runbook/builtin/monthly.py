@@ -19,7 +19,7 @@ def collect_facts(ctx: ActionContext) -> HostFacts:
     """Facts of the step's host: psutil here, a stdlib-only script over SSH elsewhere."""
     if isinstance(ctx.executor, LocalExecutor):
         return collect_local()
-    from opskeeper.remote import facts_remote  # SSH path only; keeps the local path light
+    from opskeeper.checks import facts_remote  # SSH path only; keeps the local path light
 
     return facts_remote.collect(ctx.executor, timeout=ctx.timeout)
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from opskeeper.checks.facts import collect_local
-from opskeeper.remote.facts_remote import (
+from opskeeper.checks.facts_remote import (
     PROBE_SOURCE,
     FactsError,
     collect_remote,
