@@ -12,11 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from opskeeper.config.types import Language
+
+class Language(StrEnum):
+    """The languages customers are told in (templates, reports, translated data strings).
+
+    Defined here, below the config models that use it (``opskeeper.config.types`` re-exports it).
+    """
+
+    ZH_CN = "zh-CN"
+    EN = "en"
+    RU = "ru"
+
 
 BASE = Language.EN
 JSON_TAG = "$l10n"  # the ledger form: {"$l10n": {"en": ..., "zh-CN": ..., "ru": ...}}

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BeforeValidator, PlainSerializer
 
+from opskeeper.i18n import Language as Language  # defined with the translations; config names it here too
+
 _DURATION = re.compile(
     r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$"
 )
@@ -149,8 +151,3 @@ class Cadence(StrEnum):
     QUARTERLY = "quarterly"
     ANNUAL = "annual"
 
-
-class Language(StrEnum):
-    ZH_CN = "zh-CN"
-    EN = "en"
-    RU = "ru"
