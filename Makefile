@@ -58,9 +58,11 @@ test-dates: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not sshd and not s3 and not postgres and not browser"
 
+# ruff, mypy, and the import contracts in pyproject.toml (what they say: docs/architecture.md).
 lint: $(STAMP)
 	$(BIN)/ruff check opskeeper flows tasks deployments testbed demos tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP) bench-fanout bench-backup bench-tick
 
