@@ -16,16 +16,10 @@ from opskeeper.backup.tree import SnapshotManifest
 from opskeeper.backup.verify import VerifyReport
 from opskeeper.config.estate import Estate
 from opskeeper.config.secrets import redact
-from opskeeper.ledger import Ledger, audit
-from opskeeper.ledger.backup import (
-    SnapshotRecord,
-    last_snapshot_time,
-    mark_forgotten,
-    mark_verified,
-    record_snapshot,
-    sync_target,
-)
-from opskeeper.ledger.core import Run, RunStatus
+from opskeeper.ledger import Ledger
+from opskeeper.ledger import backup as ledger_backup
+from opskeeper.ledger.backup import SnapshotRecord
+from opskeeper.ledger.core import RunStatus
 
 
 def to_record(snap: SnapshotManifest, target: str, customer: str | None = None) -> SnapshotRecord:
@@ -59,33 +53,21 @@ def record_backup_run(ledger: Ledger, customer: str, system: str, outcomes: Sequ
                       for o in oks if o.snapshot],
         "errors": errors,
     }
-    with ledger.session() as s:
-        run = Run(kind="backup", customer_id=customer, system_id=system, trigger=trigger,
-                  triggered_by=triggered_by, flow_run_id=flow_run_id, started_at=started_at, ended_at=ledger.now(),
-                  status=status, reason="; ".join(e["error"] for e in errors)[:2000] or None,
-                  summary=summary)
-        s.add(run)
-        s.flush()
-        for o in oks:
-            if o.snapshot is not None:
-                record_snapshot(s, to_record(o.snapshot, o.target, customer), run_id=run.id)
-        run_id = run.id
-        # Same transaction as the run: the Prefect task retries this, and a retry after a failed
-        # separate audit write would record the run (and its snapshots) twice.
-        audit.append(s, triggered_by or "opskeeper", "backup.run", f"system:{system}",
-                     {"run": run_id, "status": status.value, "snapshots": len(oks), "failures": len(fails)})
-    return run_id
+    return ledger_backup.record_backup_run(
+        ledger, customer=customer, system=system, status=status,
+        reason="; ".join(e["error"] for e in errors)[:2000] or None, summary=summary,
+        snapshots=[to_record(o.snapshot, o.target, customer) for o in oks if o.snapshot is not None],
+        failures=len(fails), started_at=started_at, trigger=trigger, triggered_by=triggered_by,
+        flow_run_id=flow_run_id)
 
 
 def record_verify(ledger: Ledger, target: str, report: VerifyReport, *, read_pct: float) -> None:
     damaged = sorted({p.snapshot for p in report.problems if p.snapshot})
-    with ledger.session() as s:
-        mark_verified(s, target, damaged)
-        s.add(Run(kind="backup-verify", trigger="manual", ended_at=ledger.now(),
-                  status=RunStatus.OK if report.ok else RunStatus.FAILED,
-                  summary={"target": target, "read_pct": read_pct, "snapshots": report.snapshots,
-                           "packs": report.packs, "packs_read": report.packs_read,
-                           "problems": [p.message for p in report.problems[:100]]}))
+    ledger_backup.record_verify_run(
+        ledger, target, ok=report.ok, damaged=damaged,
+        summary={"target": target, "read_pct": read_pct, "snapshots": report.snapshots,
+                 "packs": report.packs, "packs_read": report.packs_read,
+                 "problems": [p.message for p in report.problems[:100]]})
     ledger.audit("opskeeper", "backup.verify", f"target:{target}",
                  {"ok": report.ok, "packs_read": report.packs_read, "damaged_snapshots": damaged})
 
@@ -93,8 +75,7 @@ def record_verify(ledger: Ledger, target: str, report: VerifyReport, *, read_pct
 def record_prune(ledger: Ledger, target: str, system: str, report: PruneReport) -> None:
     if report.dry_run:
         return
-    with ledger.session() as s:
-        mark_forgotten(s, target, report.forgotten)
+    ledger_backup.forget_snapshots(ledger, target, report.forgotten)
     ledger.audit("opskeeper", "backup.prune", f"target:{target}",
                  {"system": system, "forgotten": report.forgotten, "retained_by_lock": report.retained,
                   "packs_deleted": report.packs_deleted, "bytes_freed": report.bytes_freed})
@@ -103,8 +84,7 @@ def record_prune(ledger: Ledger, target: str, system: str, report: PruneReport) 
 def sync_catalog(ledger: Ledger, target: str, repo: Repository) -> tuple[int, int]:
     """Mirror a repository's snapshot list into the ledger (rebuilds a lost ledger's catalog)."""
     records = [to_record(s, target) for s in repo.snapshots()]
-    with ledger.session() as s:
-        return sync_target(s, target, records)
+    return ledger_backup.sync_catalog(ledger, target, records)
 
 
 def due_backups(estate: Estate, ledger: Ledger, now: datetime | None = None) -> list[str]:
@@ -113,10 +93,7 @@ def due_backups(estate: Estate, ledger: Ledger, now: datetime | None = None) -> 
     For the tick: it starts the ``backup`` flow for each (its own window and blackout rules apply).
     """
     now = now or ledger.now()
-    due: list[str] = []
-    with ledger.session() as s:
-        for _, system in systems_with_backup(estate):
-            last = last_snapshot_time(s, system.id)
-            if last is None or now - last >= policy_of(system).interval:
-                due.append(system.id)
-    return due
+    systems = [system for _, system in systems_with_backup(estate)]
+    last = ledger_backup.last_snapshot_times(ledger, [system.id for system in systems])
+    return [system.id for system in systems
+            if (taken := last[system.id]) is None or now - taken >= policy_of(system).interval]

@@ -14,7 +14,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from opskeeper.ledger import audit
 from opskeeper.ledger.base import Base, UTCDateTime, clock_of, stamp
+from opskeeper.ledger.core import Run, RunStatus
+from opskeeper.ledger.db import Ledger
 
 
 class BackupSnapshot(Base):
@@ -135,3 +138,54 @@ def last_snapshot_time(session: Session, system_id: str) -> datetime | None:
         BackupSnapshot.system_id == system_id, BackupSnapshot.forgotten_at.is_(None))
         .order_by(BackupSnapshot.taken_at.desc()).limit(1)).first()
     return row.taken_at if row else None
+
+
+# Commands and queries for opskeeper.backup: each opens its own transaction.
+
+
+def record_backup_run(ledger: Ledger, *, customer: str, system: str, status: RunStatus, reason: str | None,
+                      summary: dict[str, object], snapshots: Sequence[SnapshotRecord], failures: int,
+                      started_at: datetime, trigger: str, triggered_by: str | None,
+                      flow_run_id: str | None) -> int:
+    """One run row for a system's backup, one mirror row per snapshot, one audit entry. Returns the run id."""
+    with ledger.session() as s:
+        run = Run(kind="backup", customer_id=customer, system_id=system, trigger=trigger,
+                  triggered_by=triggered_by, flow_run_id=flow_run_id, started_at=started_at, ended_at=ledger.now(),
+                  status=status, reason=reason, summary=summary)
+        s.add(run)
+        s.flush()
+        for rec in snapshots:
+            record_snapshot(s, rec, run_id=run.id)
+        run_id = run.id
+        # Same transaction as the run: the Prefect task retries this, and a retry after a failed
+        # separate audit write would record the run (and its snapshots) twice.
+        audit.append(s, triggered_by or "opskeeper", "backup.run", f"system:{system}",
+                     {"run": run_id, "status": status.value, "snapshots": len(snapshots), "failures": failures})
+    return run_id
+
+
+def record_verify_run(ledger: Ledger, target: str, *, ok: bool, damaged: Sequence[str],
+                      summary: dict[str, object]) -> None:
+    """Mark the target's snapshots verified (or damaged) and record the verify run."""
+    with ledger.session() as s:
+        mark_verified(s, target, damaged)
+        s.add(Run(kind="backup-verify", trigger="manual", ended_at=ledger.now(),
+                  status=RunStatus.OK if ok else RunStatus.FAILED, summary=summary))
+
+
+def forget_snapshots(ledger: Ledger, target: str, snapshot_ids: Sequence[str]) -> int:
+    """Mark pruned snapshots forgotten (rows stay for history)."""
+    with ledger.session() as s:
+        return mark_forgotten(s, target, snapshot_ids)
+
+
+def sync_catalog(ledger: Ledger, target: str, present: Sequence[SnapshotRecord]) -> tuple[int, int]:
+    """Make the mirror match a repository listing. (added, gone)"""
+    with ledger.session() as s:
+        return sync_target(s, target, present)
+
+
+def last_snapshot_times(ledger: Ledger, system_ids: Sequence[str]) -> dict[str, datetime | None]:
+    """When each system's newest live snapshot was taken (None: it has none)."""
+    with ledger.session() as s:
+        return {system_id: last_snapshot_time(s, system_id) for system_id in system_ids}
