@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from opskeeper.config.estate import Tier
 from opskeeper.drills.evaluate import Evaluation, Finding
+from opskeeper.ledger.drills import ItemChanges, NewItem, OpenItem
 
 DEFAULT_DUE = timedelta(days=30)
-
-
-@dataclass(frozen=True)
-class NewItem:
-    fingerprint: str
-    severity: str
-    title: str
-    detail: str
-    owner: str
-    due: datetime
-
-
-@dataclass(frozen=True)
-class OpenItem:
-    id: int
-    fingerprint: str
-
-
-@dataclass(frozen=True)
-class ItemChanges:
-    opened: tuple[NewItem, ...]
-    closed: tuple[int, ...]  # ids closed by this (passing) drill
-    still_open: tuple[int, ...]  # ids whose finding this drill saw again
 
 
 def due_for(finding: Finding, tier: Tier, now: datetime) -> datetime:

@@ -6,13 +6,18 @@ choose the transaction. Times are aware UTC datetimes; durations are seconds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from opskeeper.config.secrets import redact
 from opskeeper.ledger.base import Base, UTCDateTime, stamp
+from opskeeper.ledger.core import Run, RunStatus, StepResult
+from opskeeper.ledger.db import Ledger
 
 
 class DrillStatus(StrEnum):
@@ -162,3 +167,129 @@ def list_items(
             | (ActionItem.last_seen_drill == drill_id)
         )
     return list(s.execute(q).scalars())
+
+
+# -- commands and queries for opskeeper.drills: each opens its own short transaction ------------------------
+# A drill killed half-way keeps everything written up to the kill (the timeline is the evidence).
+
+
+@dataclass(frozen=True)
+class NewItem:
+    fingerprint: str
+    severity: str
+    title: str
+    detail: str
+    owner: str
+    due: datetime
+
+
+@dataclass(frozen=True)
+class OpenItem:
+    id: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class ItemChanges:
+    opened: tuple[NewItem, ...]
+    closed: tuple[int, ...]  # ids closed by this (passing) drill
+    still_open: tuple[int, ...]  # ids whose finding this drill saw again
+
+
+@dataclass(frozen=True)
+class DrillMeasures:
+    """What a drill's evaluation puts on its row: score, measured and target RTO/RPO, the evaluation itself."""
+
+    score: int
+    rto_s: float | None
+    rpo_s: float | None
+    rto_target_s: float
+    rpo_target_s: float
+    evaluation: dict[str, Any]
+
+
+def start_drill(
+    ledger: Ledger, *, scenario: str, customer: str, system: str, triggered_by: str, force_window: bool,
+    flow_run_id: str | None, owner: str,
+) -> tuple[int, int]:  # fmt: skip
+    """The drill row and its run row (owned by ``owner``, so a killed drill is found and closed). (drill, run)"""
+    with ledger.session() as s:
+        run = Run(kind="drill", cadence=scenario, customer_id=customer, system_id=system, trigger="manual",
+                  triggered_by=triggered_by, flow_run_id=flow_run_id, force_window=force_window,
+                  owner=owner)  # fmt: skip
+        s.add(run)
+        s.flush()
+        drill = Drill(scenario=scenario, customer_id=customer, system_id=system, run_id=run.id,
+                      flow_run_id=flow_run_id, triggered_by=triggered_by, force_window=force_window)  # fmt: skip
+        s.add(drill)
+        s.flush()
+        return drill.id, run.id
+
+
+def add_event(ledger: Ledger, drill_id: int, *, kind: str, at: datetime, ok: bool, duration_s: float | None,
+              detail: str) -> None:
+    with ledger.session() as s:
+        s.add(DrillEvent(drill_id=drill_id, kind=kind, at=at, ok=ok, duration_s=duration_s, detail=detail))
+
+
+def add_step(ledger: Ledger, run_id: int, rec: Any, detail: dict[str, Any] | None) -> None:
+    """One step result of a drill's run (``rec``: an engine StepRecord; ``detail`` already made JSON-safe)."""
+    with ledger.session() as s:
+        s.add(StepResult(run_id=run_id, runbook=rec.runbook, step=rec.step, host=rec.host, started_at=rec.started_at,
+                         ended_at=rec.ended_at, duration_s=rec.duration_s, status=rec.status.value,
+                         attempts=rec.attempts, exit_code=rec.exit_code, output=rec.output, error=rec.error,
+                         detail=detail))  # fmt: skip
+
+
+def set_approver(ledger: Ledger, drill_id: int, approver: str) -> None:
+    with ledger.session() as s:
+        drill = s.get(Drill, drill_id)
+        assert drill is not None
+        drill.approved_by = approver
+
+
+def open_items_of(ledger: Ledger, customer: str, scenario: str) -> list[OpenItem]:
+    with ledger.session() as s:
+        return [OpenItem(i.id, i.fingerprint) for i in open_items(s, customer, scenario)]
+
+
+_RUN_STATUS_OF = {DrillStatus.PASS: RunStatus.OK, DrillStatus.CANCELLED: RunStatus.CANCELLED,
+                  DrillStatus.ABORTED: RunStatus.SKIPPED}
+
+
+def finish_drill(
+    ledger: Ledger, drill_id: int, *, status: DrillStatus, reason: str | None, measures: DrillMeasures | None,
+    changes: ItemChanges | None, now: datetime,
+) -> None:  # fmt: skip
+    """The verdict on the drill and its run, and the action items it opened, closed or saw again: one transaction."""
+    with ledger.session() as s:
+        drill = s.get(Drill, drill_id)
+        assert drill is not None
+        drill.status, drill.reason, drill.ended_at = status.value, reason, now
+        if measures is not None:
+            drill.score, drill.rto_s, drill.rpo_s = measures.score, measures.rto_s, measures.rpo_s
+            drill.rto_target_s, drill.rpo_target_s = measures.rto_target_s, measures.rpo_target_s
+            drill.evaluation = measures.evaluation
+        run = s.get(Run, drill.run_id) if drill.run_id else None
+        if run is not None:
+            run.ended_at, run.reason = now, reason
+            run.status = _RUN_STATUS_OF.get(status, RunStatus.FAILED).value
+            run.summary = {"drill_id": drill_id, "verdict": status.value, "score": drill.score}
+        if changes is not None:
+            _apply_item_changes(s, drill, changes, now)
+
+
+def _apply_item_changes(s: Session, drill: Drill, changes: ItemChanges, now: datetime) -> None:
+    for item_id in changes.closed:
+        item = s.get(ActionItem, item_id)
+        assert item is not None
+        item.status, item.closed_by_drill, item.closed_at, item.last_seen_drill = (
+            ItemStatus.CLOSED.value, drill.id, now, drill.id)
+    for item_id in changes.still_open:
+        seen = s.get(ActionItem, item_id)
+        assert seen is not None
+        seen.last_seen_drill = drill.id
+    for new in changes.opened:
+        s.add(ActionItem(customer_id=drill.customer_id, scenario=drill.scenario, fingerprint=new.fingerprint,
+                         severity=new.severity, title=new.title, detail=redact(new.detail), owner=new.owner,
+                         due=new.due, opened_by_drill=drill.id, last_seen_drill=drill.id, opened_at=now))  # fmt: skip
