@@ -7,7 +7,8 @@ Two implementations behind one small interface:
   two runs serialize whether they are two processes or two threads of one; the
   kernel drops the lock when a process dies, so a crash never leaves a host locked.
 * :class:`PostgresHostLocks` (ledger on PostgreSQL, several workers on several
-  machines): session advisory locks ``pg_try_advisory_lock`` on one connection.
+  machines): session advisory locks ``pg_try_advisory_lock`` on one connection
+  (``opskeeper.ledger.locks``: the SQL stays behind the ledger seam).
 
 Waiting is polling, with a timeout, so a stuck run yields :class:`HostBusy` naming
 who holds the host instead of hanging forever; or (``timeout=None``) for as long as the
@@ -32,19 +33,18 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from typing import TypeVar
 
 from opskeeper.errors import OpskeeperError
+from opskeeper.ledger.locks import AdvisoryLockError, AdvisoryLocks
 from opskeeper.paths import home_dir
 
 DEFAULT_LOCK_TIMEOUT_S = 600.0
 _POLL_S = 0.05
 _POLL_MAX_S = 0.5
+_T = TypeVar("_T")
 
 
 class HostBusy(OpskeeperError):
@@ -155,26 +155,19 @@ class PostgresHostLocks(HostLocks):
 
     def __init__(self, url: str) -> None:
         try:
-            self._engine = create_engine(url, poolclass=NullPool)
-            self._conn = self._engine.connect()
-        except SQLAlchemyError as e:
-            raise HostBusy(f"cannot connect to PostgreSQL for host locks ({url.split('@')[-1]}): {e}") from e
+            self._locks = AdvisoryLocks(url)
+        except AdvisoryLockError as e:
+            raise HostBusy(f"host locks: {e}") from e
         self._held: set[str] = set()
-        self._mutex = threading.Lock()  # one connection, many fan-out threads
 
-    def _scalar(self, sql: str, host: str) -> object:
-        key = advisory_key(host)
-        params = {"k": key, "hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}
-        with self._mutex:
-            try:
-                value = self._conn.execute(text(sql), params).scalar()
-                self._conn.commit()  # advisory locks are session-level: committing keeps them
-            except SQLAlchemyError as e:
-                raise HostBusy(f"host {host}: advisory lock query failed: {e}") from e
-        return value
+    def _call(self, host: str, fn: Callable[[int], _T]) -> _T:
+        try:
+            return fn(advisory_key(host))
+        except AdvisoryLockError as e:
+            raise HostBusy(f"host {host}: {e}") from e
 
     def try_acquire(self, host: str, owner: str) -> bool:
-        if self._scalar("SELECT pg_try_advisory_lock(:k)", host):
+        if self._call(host, self._locks.try_lock):
             self._held.add(host)
             return True
         return False
@@ -182,19 +175,15 @@ class PostgresHostLocks(HostLocks):
     def release(self, host: str) -> None:
         if host in self._held:
             self._held.discard(host)
-            self._scalar("SELECT pg_advisory_unlock(:k)", host)
+            self._call(host, self._locks.unlock)
 
     def holder(self, host: str) -> str | None:
-        pid = self._scalar(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND classid = (:hi)::bigint::oid AND objid = (:lo)::bigint::oid AND objsubid = 1 LIMIT 1", host)
+        pid = self._call(host, self._locks.holder_pid)
         return f"PostgreSQL backend pid {pid}" if pid else None
 
     def close(self) -> None:
-        with self._mutex:
-            self._held.clear()
-            self._conn.close()  # ends the session: PostgreSQL releases its advisory locks
-            self._engine.dispose()
+        self._held.clear()
+        self._locks.close()
 
 
 def host_locks(ledger_url: str | None = None) -> HostLocks:
