@@ -21,7 +21,6 @@ from opskeeper.drills.errors import DrillCrashed, DrillFailed
 from opskeeper.drills.runner import DrillRun, Hooks, quietly
 from opskeeper.ledger import Ledger
 from opskeeper.paths import config_path
-from opskeeper.remote.locks import holding
 from tasks.drills import call_as_task, publish_report
 
 APPROVAL_TIMEOUT_S = 3600
@@ -71,16 +70,11 @@ def dr_drill(
                   progress=lambda text: print(text))  # fmt: skip
     run = DrillRun(estate, request, ledger=ledger, hooks=hooks,
                    flow_run_id=str(flow_run.id) if flow_run.id else None)  # fmt: skip
-    # The drill owns its system's hosts while it runs: no maintenance lands on a host being faulted.
-    # The one host lock (opskeeper.remote.locks says why it is the ledger's); waits while a holder lives.
-    hosts = [h.name for h in run.target.system.hosts]
-    url = ledger.engine.url.render_as_string(hide_password=False)
-    with holding(url, hosts, owner=f"drill {run.drill_id}", timeout=None):
-        try:
-            result = drive(run, call_as_task, cancellations=(CancelledRun,))
-        except DrillCrashed:
-            quietly(lambda: publish_report(ledger, run.drill_id))  # the report of the error is the evidence
-            raise
+    try:  # drive takes the drill's host lock
+        result = drive(run, call_as_task, cancellations=(CancelledRun,))
+    except DrillCrashed:
+        quietly(lambda: publish_report(ledger, run.drill_id))  # the report of the error is the evidence
+        raise
     paths = publish_report(ledger, result.drill_id)
     ev = result.evaluation
     summary: dict[str, object] = {

@@ -12,15 +12,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import opskeeper.drills  # noqa: F401  registers the drill actions a runbook may use
 from opskeeper import calendar
 from opskeeper.clock import AnchoredClock
 from opskeeper.config.estate import Customer, Estate, Host, System
-from opskeeper.config.runbook import RunbookSet, Step
+from opskeeper.config.runbook import RunbookSet
+from opskeeper.config.step import Step
 from opskeeper.config.types import Cadence
 from opskeeper.errors import InputError
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import RunStatus, StepStatus
+from opskeeper.ledger.locks import lock_url
 from opskeeper.remote import connect
 from opskeeper.remote.fanout import Runner, Work, threaded
 from opskeeper.remote.interface import ExecutorError
@@ -140,14 +143,13 @@ def run_host(estate: Estate, runbooks: RunbookSet, ledger: Ledger, job: HostJob)
     target = HostTarget(
         estate, customer, system, host, executor, now=started, ledger=ledger, run_id=job.run_id
     )
-    url = ledger.engine.url.render_as_string(hide_password=False)
     try:
         # The one host lock (drills take it too): one piece of work per host at a time. It is the
         # ledger's lock, not a Prefect concurrency slot, because it holds wherever the ledger is
         # shared: a CLI run with no Prefect server, several workers on several machines on
         # PostgreSQL (advisory lock); and it dies with its holder (flock, session), so a killed run
         # never leaves a host locked. So we wait for as long as a living holder keeps it.
-        with holding(url, [host.name], owner=f"maintenance run {job.run_id}", timeout=None):
+        with holding(lock_url(ledger), [host.name], owner=f"maintenance run {job.run_id}", timeout=None):
             run = HostRun(target, job.gate, lambda r: ledger_runs.add_step(ledger, job.run_id, r))
             records = run.run(steps)
     except HostBusy as e:

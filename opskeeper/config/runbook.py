@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from opskeeper.config.loader import ConfigError, Problem, YamlDoc, read_yaml, validate_doc
 from opskeeper.config.step import Step
 
-__all__ = ["Runbook", "RunbookSet", "Step", "load_runbooks"]  # Step: re-exported for the runbooks' callers
+__all__ = ["Runbook", "RunbookSet", "load_runbooks"]
 
 
 class _Model(BaseModel):

@@ -22,6 +22,8 @@ from opskeeper.drills.evaluate import Phase
 from opskeeper.drills.runner import DrillResult, DrillRun, Hooks, describe_error, quietly
 from opskeeper.drills.timeline import Event
 from opskeeper.ledger import Ledger
+from opskeeper.ledger.locks import lock_url
+from opskeeper.remote.locks import holding
 
 PhaseCall = Callable[[str, Callable[[], object]], object]
 """How a phase is run: directly (CLI, demo) or as a Prefect task (the flow): ``call(name, fn)``."""
@@ -38,7 +40,17 @@ def drive(run: DrillRun, call: PhaseCall = _direct, *,
     A cancellation (see :func:`is_cancellation`; ``cancellations`` adds the caller's own, e.g. Prefect's
     ``CancelledRun``) is recorded as cancelled and re-raised. Any other exception is a crash: recorded as
     error with an action item, and raised as :class:`DrillCrashed` naming the drill.
+
+    The drill owns its system's hosts while it runs, so no maintenance lands on a host being faulted:
+    the one host lock (``opskeeper.remote.locks`` says why it is the ledger's), taken here so the CLI,
+    the demo and the Prefect flow all take it; it waits for as long as a living holder keeps a host.
     """
+    hosts = [h.name for h in run.target.system.hosts]
+    with holding(lock_url(run.ledger), hosts, owner=f"drill {run.drill_id}", timeout=None):
+        return _phases(run, call, cancellations)
+
+
+def _phases(run: DrillRun, call: PhaseCall, cancellations: tuple[type[BaseException], ...]) -> DrillResult:
     phase = "start"
 
     def step(name: str, fn: Callable[[], object]) -> object:
