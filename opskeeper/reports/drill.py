@@ -7,6 +7,7 @@ scenario's past drills for the trend), so any past drill can be re-rendered.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,8 @@ from opskeeper.drills.evaluate import fmt
 from opskeeper.drills.timeline import MILESTONES, Event
 from opskeeper.errors import InputError
 from opskeeper.ledger import Ledger
-from opskeeper.ledger.drills import ActionItem, Drill, get_drill, history, list_items
+from opskeeper.ledger.drills import ActionItem, Drill, DrillEvent
+from opskeeper.ledger.reports import drill_rows
 from opskeeper.paths import TEMPLATES_DIR, state_path
 
 REPORTS_DIR = TEMPLATES_DIR / "reports"
@@ -84,18 +86,14 @@ LABELS = {
 
 
 def build(ledger: Ledger, drill_id: int) -> DrillReport:
-    with ledger.session() as s:
-        d = get_drill(s, drill_id)
-        if d is None:
-            raise ReportError(f"no drill with id {drill_id}")
-        past = history(s, d.customer_id, d.scenario, upto_id=d.id)
-        items = list_items(s, customer=d.customer_id, drill_id=d.id)
-        return _view(d, past, items)
+    rows = drill_rows(ledger, drill_id)
+    if rows is None:
+        raise ReportError(f"no drill with id {drill_id}")
+    return _view(rows.drill, rows.events, rows.history, rows.items)
 
 
-def _view(d: Drill, past: list[Drill], items: list[ActionItem]) -> DrillReport:
+def _view(d: Drill, events: Sequence[DrillEvent], past: Sequence[Drill], items: Sequence[ActionItem]) -> DrillReport:
     t0 = d.started_at
-    events = list(d.events)
     if events:
         t0 = min(e.at for e in events)
     marks = [

@@ -26,21 +26,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
-
 from opskeeper.config.estate import Customer, Estate
 from opskeeper.config.notify import stored_endpoint
 from opskeeper.errors import InputError
 from opskeeper.ledger import Ledger
-from opskeeper.ledger import audit as audit_chain
-from opskeeper.ledger.audit import AuditEntry, AuditHead
-from opskeeper.ledger.backup import BackupSnapshot
-from opskeeper.ledger.base import clock_of
-from opskeeper.ledger.core import Run
-from opskeeper.ledger.drills import Drill
-from opskeeper.ledger.findings import Finding, SecurityScan
-from opskeeper.ledger.notify import Notification
+from opskeeper.ledger.audit import GENESIS
+from opskeeper.ledger.reports import EvidenceRows, evidence_rows
 from opskeeper.reports import drill as drill_report
 from opskeeper.reports import monthly
 
@@ -76,20 +67,19 @@ def build_pack(
     now = now or ledger.now()
     clean = monthly.Scrubber(customer)
     files: dict[str, bytes] = {}
-    with ledger.session() as s:
-        start = _since_instant(s, customer, since, now)
-        chain = _chain(s, customer, start, clean)
-        files["audit/audit.jsonl"] = "".join(
-            json.dumps(e, ensure_ascii=False) + "\n" for e in chain.entries
-        ).encode()
-        files["audit/chain.jsonl"] = "".join(json.dumps(e) + "\n" for e in chain.index).encode()
-        files["audit/verification.json"] = _json(chain.verification)
-        files["runs.json"] = _json(clean_data(_runs(s, customer.id, start), clean))
-        files["findings.json"] = _json(clean_data(_findings(s, customer.id, start, now), clean))
-        files["snapshots.json"] = _json(clean_data(_snapshots(s, customer, start), clean))
-        files["notifications.json"] = _json(clean_data(_notifications(s, customer.id, start), clean))
-        drill_ids = list(s.scalars(select(Drill.id).where(Drill.customer_id == customer.id,
-                                                          Drill.started_at >= start).order_by(Drill.id)))  # fmt: skip
+    rows = evidence_rows(ledger, customer.id, [x.id for x in customer.systems])
+    start = _since_instant(rows, customer, since, now)
+    chain = _chain(rows, customer, start, clean)
+    files["audit/audit.jsonl"] = "".join(
+        json.dumps(e, ensure_ascii=False) + "\n" for e in chain.entries
+    ).encode()
+    files["audit/chain.jsonl"] = "".join(json.dumps(e) + "\n" for e in chain.index).encode()
+    files["audit/verification.json"] = _json(chain.verification)
+    files["runs.json"] = _json(clean_data(_runs(rows, start), clean))
+    files["findings.json"] = _json(clean_data(_findings(rows, start, now), clean))
+    files["snapshots.json"] = _json(clean_data(_snapshots(rows), clean))
+    files["notifications.json"] = _json(clean_data(_notifications(rows, start), clean))
+    drill_ids = [d.id for d in rows.drills if d.started_at >= start]
     for drill_id in drill_ids:
         report = drill_report.build(ledger, drill_id)
         files[f"drills/drill-{drill_id}.html"] = clean(drill_report.render(report, "html")).encode()
@@ -162,12 +152,11 @@ def _write_zip_atomically(out: Path, files: dict[str, bytes]) -> None:
 # -- range --------------------------------------------------------------------------------------------------
 
 
-def _since_instant(s: Session, customer: Customer, since: date | None, now: datetime) -> datetime:
+def _since_instant(rows: EvidenceRows, customer: Customer, since: date | None, now: datetime) -> datetime:
     """Midnight of ``since`` in the customer's zone; by default the start of the customer's first month."""
     zone = ZoneInfo(customer.timezone)
     if since is None:
-        first = s.scalars(select(Run.started_at).where(Run.customer_id == customer.id)
-                          .order_by(Run.started_at).limit(1)).first()  # fmt: skip
+        first = min((r.started_at for r in rows.runs), default=None)
         local = (first or now).astimezone(zone)
         since = date(local.year, local.month, 1)
     return datetime(since.year, since.month, since.day, tzinfo=zone).astimezone(UTC)
@@ -192,13 +181,12 @@ class Chain:
     verification: dict[str, Any]
 
 
-def _chain(s: Session, customer: Customer, start: datetime, clean: monthly.Scrubber) -> Chain:
-    checked, problems = audit_chain.verify(s)
-    head = s.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one_or_none()
-    ours = _subjects(s, customer)
+def _chain(rows: EvidenceRows, customer: Customer, start: datetime, clean: monthly.Scrubber) -> Chain:
+    trail = rows.audit
+    ours = _subjects(rows, customer)
     hosts = {h.name for sys in customer.systems for h in sys.hosts}
     entries, index = [], []
-    for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
+    for e in trail.entries:
         index.append([e.seq, e.prev_hash, e.hash])
         details = e.details if isinstance(e.details, dict) else {}
         mine = (e.subject in ours or e.subject.split(":")[0] in hosts or e.subject.startswith(f"{customer.id}/")
@@ -219,27 +207,24 @@ def _chain(s: Session, customer: Customer, start: datetime, clean: monthly.Scrub
             # string (registered after it was written) is masked and says so: its hash no longer recomputes.
             entries.append(entry if shown == entry else {**shown, "masked_in_export": True})
     verification = {
-        "verified_at": clock_of(s).now().isoformat(),
-        "chain_ok": not problems,
-        "entries_checked": checked,
-        "problems": [{"seq": p.seq, "problem": p.problem} for p in problems],
-        "head_seq": head.seq if head else 0,
-        "head_hash": head.hash if head else audit_chain.GENESIS,
+        "verified_at": trail.verified_at.isoformat(),
+        "chain_ok": not trail.problems,
+        "entries_checked": trail.checked,
+        "problems": [{"seq": p.seq, "problem": p.problem} for p in trail.problems],
+        "head_seq": trail.head_seq,
+        "head_hash": trail.head_hash,
         "customer_entries": len(entries),
         "hash_recipe": HASH_RECIPE,
     }
     return Chain(entries, index, verification)
 
 
-def _subjects(s: Session, customer: Customer) -> set[str]:
-    cid = customer.id
-    out = {f"customer:{cid}"}
-    out |= {f"run/{i}" for i in s.scalars(select(Run.id).where(Run.customer_id == cid))}
-    out |= {f"drill:{i}" for i in s.scalars(select(Drill.id).where(Drill.customer_id == cid))}
-    out |= {
-        f"notification:{i}" for i in s.scalars(select(Notification.id).where(Notification.customer_id == cid))
-    }
-    out |= {f"snapshot:{x.snapshot_id}" for x in _snapshot_rows(s, customer)}
+def _subjects(rows: EvidenceRows, customer: Customer) -> set[str]:
+    out = {f"customer:{customer.id}"}
+    out |= {f"run/{r.id}" for r in rows.runs}
+    out |= {f"drill:{d.id}" for d in rows.drills}
+    out |= {f"notification:{n.id}" for n in rows.notifications}
+    out |= {f"snapshot:{x.snapshot_id}" for x in rows.snapshots}
     for system in customer.systems:
         out.add(f"system:{system.id}")
         out |= {f"target:{t}" for t in (system.backup.targets if system.backup else [])}
@@ -260,9 +245,7 @@ def entry_hash(entry: dict[str, Any]) -> str:
 # -- records ------------------------------------------------------------------------------------------------
 
 
-def _runs(s: Session, customer_id: str, start: datetime) -> list[dict[str, Any]]:
-    q = (select(Run).options(selectinload(Run.steps))
-         .where(Run.customer_id == customer_id, Run.started_at >= start).order_by(Run.id))  # fmt: skip
+def _runs(rows: EvidenceRows, start: datetime) -> list[dict[str, Any]]:
     return [
         {"id": r.id, "kind": r.kind, "cadence": r.cadence, "system": r.system_id, "period": r.period,
          "trigger": r.trigger, "triggered_by": r.triggered_by, "flow_run_id": r.flow_run_id, "dry_run": r.dry_run,
@@ -272,15 +255,13 @@ def _runs(s: Session, customer_id: str, start: datetime) -> list[dict[str, Any]]
                     "ended_at": st.ended_at, "duration_s": st.duration_s, "status": st.status,
                     "attempts": st.attempts, "exit_code": st.exit_code, "output": st.output, "error": st.error,
                     "detail": st.detail} for st in r.steps]}
-        for r in s.scalars(q)
+        for r in rows.runs if r.started_at >= start
     ]  # fmt: skip
 
 
-def _findings(s: Session, customer_id: str, start: datetime, now: datetime) -> dict[str, Any]:
-    rows = s.scalars(select(Finding).where(Finding.customer_id == customer_id).order_by(Finding.id))
-    findings = [f.as_dict(now) for f in rows if f.unresolved or f.last_seen >= start]
-    scans = s.scalars(select(SecurityScan).where(SecurityScan.customer_id == customer_id,
-                                                 SecurityScan.started_at >= start).order_by(SecurityScan.id))  # fmt: skip
+def _findings(rows: EvidenceRows, start: datetime, now: datetime) -> dict[str, Any]:
+    findings = [f.as_dict(now) for f in rows.findings if f.unresolved or f.last_seen >= start]
+    scans = [x for x in rows.scans if x.started_at >= start]
     return {
         "findings": findings,
         "scans": [{"id": x.id, "run_id": x.run_id, "system": x.system_id, "host": x.host,
@@ -290,26 +271,17 @@ def _findings(s: Session, customer_id: str, start: datetime, now: datetime) -> d
     }  # fmt: skip
 
 
-def _snapshot_rows(s: Session, customer: Customer) -> list[BackupSnapshot]:
-    systems = [x.id for x in customer.systems]
-    q = select(BackupSnapshot).where(
-        (BackupSnapshot.customer_id == customer.id) | BackupSnapshot.system_id.in_(systems)
-    )
-    return list(s.scalars(q.order_by(BackupSnapshot.taken_at, BackupSnapshot.id)))
-
-
-def _snapshots(s: Session, customer: Customer, start: datetime) -> list[dict[str, Any]]:
+def _snapshots(rows: EvidenceRows) -> list[dict[str, Any]]:
     fields = ("snapshot_id", "target", "system_id", "dataset", "host", "source_kind", "source", "taken_at",
               "files", "bytes", "new_bytes", "stored_bytes", "run_id", "recorded_at", "forgotten_at",
               "last_verified_at", "verify_status")  # fmt: skip
     # the whole catalog: a snapshot taken before the range still backs restores inside it
-    return [{f: getattr(x, f) for f in fields} for x in _snapshot_rows(s, customer)]
+    return [{f: getattr(x, f) for f in fields} for x in rows.snapshots]
 
 
-def _notifications(s: Session, customer_id: str, start: datetime) -> list[dict[str, Any]]:
-    q = select(Notification).where(Notification.customer_id == customer_id, Notification.created_at >= start)
+def _notifications(rows: EvidenceRows, start: datetime) -> list[dict[str, Any]]:
     out = []
-    for n in s.scalars(q.order_by(Notification.id)):
+    for n in (n for n in rows.notifications if n.created_at >= start):
         address = stored_endpoint(n.channel, n.address, n.transport).shown()  # the endpoint kind redacts
         row = {"id": n.id, "event": n.event, "severity": n.severity, "drill": n.drill, "topic": n.topic,
                "dedup_key": n.dedup_key, "contact": n.contact_name, "role": n.contact_role, "level": n.level,
@@ -366,7 +338,7 @@ def verify_pack(path: Path, previous: Path | None = None) -> list[str]:
 
 def _check_chain(index: list[list[Any]], entries: list[dict[str, Any]], head: dict[str, Any]) -> list[str]:
     problems = []
-    prev = audit_chain.GENESIS
+    prev = GENESIS
     for seq, prev_hash, digest in index:
         if prev_hash != prev:
             problems.append(f"chain index: entry {seq} does not link to the one before it")

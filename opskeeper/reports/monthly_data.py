@@ -14,9 +14,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session, selectinload
-
 from opskeeper.checks.security.registry import get as get_check
 from opskeeper.config.estate import Customer, Estate
 from opskeeper.config.loader import ConfigError
@@ -30,6 +27,7 @@ from opskeeper.ledger.core import HealthSample, Run, SlaBreach
 from opskeeper.ledger.drills import ActionItem, Drill, ItemStatus
 from opskeeper.ledger.findings import Finding, SecurityScan
 from opskeeper.ledger.notify import Notification
+from opskeeper.ledger.reports import MonthRange, monthly_rows
 from opskeeper.reports.monthly_view import (
     BackupRow,
     BreachRow,
@@ -76,21 +74,21 @@ def build(
     hosts = [h.name for s in customer.systems for h in s.hosts]
     systems = [s.id for s in customer.systems]
     titles = ScenarioTitles(estate.runbooks_dir, language, clean)
-    with ledger.session() as s:
-        report = MonthlyReport(
-            customer.id, clean(customer.name), estate.tier_of(customer).title or customer.tier, language,
-            period, now,
-            runs=_runs(s, customer.id, period, clean),
-            health=_health(s, customer.id, hosts, period, clean),
-            backups=_backups(s, customer.id, systems, period, clean),
-            restores=_restores(s, customer.id, systems, period),
-            security=_security(s, customer.id, period, now, clean, language),
-            drills=_drills(s, customer.id, period, clean, titles),
-            notices=_notices(s, customer.id, period, clean),
-            breaches=_breaches(s, customer.id, period, clean),
-            items=_items(s, customer.id, period, now, clean, titles),
-        )  # fmt: skip
-    return report
+    rows = monthly_rows(ledger, customer.id, systems, HEALTH_METRICS,
+                        MonthRange(period.month, period.start, period.end))
+    return MonthlyReport(
+        customer.id, clean(customer.name), estate.tier_of(customer).title or customer.tier, language,
+        period, now,
+        runs=_runs(rows.runs, clean),
+        health=_health(rows.health, hosts, clean),
+        backups=_backups(rows.snapshots, period, clean),
+        restores=_restores(rows.restores, rows.snapshots),
+        security=_security(rows.findings, rows.scans, period, now, clean, language),
+        drills=_drills(rows.drills, clean, titles),
+        notices=_notices(rows.notices, clean),
+        breaches=_breaches(rows.breaches, rows.breached_notices, period, clean),
+        items=_items(rows.items, period, now, clean, titles),
+    )  # fmt: skip
 
 
 class ScenarioTitles:
@@ -118,20 +116,9 @@ def _check_title(check_id: str, stored: str, language: Language) -> str:
         return stored
 
 
-def _runs(s: Session, customer: str, p: Period, clean: Scrubber) -> list[RunRow]:
-    q = (
-        select(Run).options(selectinload(Run.steps))
-        .where(Run.kind == "maintenance", Run.customer_id == customer, Run.dry_run.is_(False))
-        # A monthly run belongs to the month it was for (its period); a quarterly or annual run, to the
-        # month it ran in. Never to the month a test or a late worker happened to stamp on it.
-        .where(or_(
-            Run.period == p.month,
-            and_(Run.cadence != "monthly", Run.started_at >= p.start, Run.started_at < p.end),
-        ))
-        .order_by(Run.started_at, Run.id)
-    )  # fmt: skip
+def _runs(runs: Sequence[Run], clean: Scrubber) -> list[RunRow]:
     out = []
-    for run in s.scalars(q):
+    for run in runs:
         problems = [
             Problem(clean(st.host), clean(st.step), st.status, _last_line(clean(st.error or st.output or "")))
             for st in run.steps
@@ -149,40 +136,25 @@ def _last_line(text: str, limit: int = 240) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _health(s: Session, customer: str, hosts: Sequence[str], p: Period, clean: Scrubber) -> list[HealthRow]:
-    q = (
-        select(HealthSample)
-        .where(HealthSample.customer_id == customer, HealthSample.metric.in_(HEALTH_METRICS))
-        .where(HealthSample.taken_at >= p.start, HealthSample.taken_at < p.end)
-        .order_by(HealthSample.taken_at, HealthSample.id)
-    )
+def _health(samples: Sequence[HealthSample], hosts: Sequence[str], clean: Scrubber) -> list[HealthRow]:
     series: dict[tuple[str, str, str], list[HealthSample]] = defaultdict(list)
-    for sample in s.scalars(q):
+    for sample in samples:
         series[(sample.host, sample.metric, sample.subject)].append(sample)
     names = {"disk.used_pct": "disk", "mem.used_pct": "memory", "load.5": "load"}
     rows = []
-    for (host, metric, subject), samples in series.items():
-        values = [x.value for x in samples]
+    for (host, metric, subject), found in series.items():
+        values = [x.value for x in found]
         rows.append(HealthRow(clean(host), names[metric], clean(subject), values[-1], min(values), max(values),
-                              len(values), samples[-1].unit))  # fmt: skip
+                              len(values), found[-1].unit))  # fmt: skip
     seen = {h for h, _, _ in series}
     rows += [HealthRow(clean(h), "", "", None, None, None, 0, "") for h in hosts if h not in seen]
     order = {"memory": 0, "load": 1, "disk": 2, "": 3}
     return sorted(rows, key=lambda r: (r.host, order[r.metric], r.subject))
 
 
-def _customer_snapshots(s: Session, customer: str, systems: Sequence[str]) -> list[BackupSnapshot]:
-    q = select(BackupSnapshot).where(
-        (BackupSnapshot.customer_id == customer) | BackupSnapshot.system_id.in_(list(systems))
-    )
-    return list(s.scalars(q.order_by(BackupSnapshot.taken_at, BackupSnapshot.id)))
-
-
-def _backups(
-    s: Session, customer: str, systems: Sequence[str], p: Period, clean: Scrubber
-) -> list[BackupRow]:
+def _backups(snapshots: Sequence[BackupSnapshot], p: Period, clean: Scrubber) -> list[BackupRow]:
     groups: dict[tuple[str, str], list[BackupSnapshot]] = defaultdict(list)
-    for snap in _customer_snapshots(s, customer, systems):
+    for snap in snapshots:
         groups[(snap.system_id or "", snap.dataset or snap.source_kind)].append(snap)
     rows = []
     for (system, dataset), snaps in sorted(groups.items()):
@@ -200,13 +172,11 @@ def _backups(
     return rows
 
 
-def _restores(s: Session, customer: str, systems: Sequence[str], p: Period) -> list[RestoreRow]:
+def _restores(entries: Sequence[AuditEntry], snapshots: Sequence[BackupSnapshot]) -> list[RestoreRow]:
     """``backup.restore`` audit entries of this customer's snapshots (the restore really ran)."""
-    ours = {x.snapshot_id for x in _customer_snapshots(s, customer, systems)}
-    q = select(AuditEntry).where(AuditEntry.action == "backup.restore", AuditEntry.at >= p.start,
-                                 AuditEntry.at < p.end).order_by(AuditEntry.seq)  # fmt: skip
+    ours = {x.snapshot_id for x in snapshots}
     out = []
-    for e in s.scalars(q):
+    for e in entries:
         snap = e.subject.removeprefix("snapshot:")
         if snap in ours:
             details: dict[str, Any] = e.details or {}
@@ -215,12 +185,10 @@ def _restores(s: Session, customer: str, systems: Sequence[str], p: Period) -> l
 
 
 def _security(
-    s: Session, customer: str, p: Period, now: datetime, clean: Scrubber, language: Language
+    findings: Sequence[Finding], scans: Sequence[SecurityScan], p: Period, now: datetime, clean: Scrubber,
+    language: Language,
 ) -> SecuritySummary:
     at = min(p.end, now)  # the state at the month's end (or now, for the running month)
-    findings = list(
-        s.scalars(select(Finding).where(Finding.customer_id == customer, Finding.first_seen < p.end))
-    )
 
     def open_at_end(f: Finding) -> bool:
         return f.resolved_at is None or f.resolved_at >= p.end
@@ -252,24 +220,18 @@ def _security(
         open=len(still_open),
         overdue=sum(r.overdue for r in rows),
         open_rows=rows,
-        scores=_scores(s, customer, p, clean),
+        scores=_scores(scans, p, clean),
     )
 
 
-def _scores(s: Session, customer: str, p: Period, clean: Scrubber) -> list[ScoreRow]:
-    q = (
-        select(SecurityScan)
-        .where(SecurityScan.customer_id == customer, SecurityScan.score.is_not(None))
-        .where(SecurityScan.started_at < p.end)
-        .order_by(SecurityScan.host, SecurityScan.started_at, SecurityScan.id)
-    )
+def _scores(scans: Sequence[SecurityScan], p: Period, clean: Scrubber) -> list[ScoreRow]:
     by_host: dict[str, list[SecurityScan]] = defaultdict(list)
-    for scan in s.scalars(q):
+    for scan in scans:
         by_host[scan.host].append(scan)
     rows = []
-    for host, scans in sorted(by_host.items()):
-        before = [x.score for x in scans if x.started_at < p.start]
-        month = [float(x.score) for x in scans if p.holds(x.started_at) and x.score is not None]
+    for host, of_host in sorted(by_host.items()):
+        before = [x.score for x in of_host if x.started_at < p.start]
+        month = [float(x.score) for x in of_host if p.holds(x.started_at) and x.score is not None]
         if not month and not before:
             continue
         rows.append(ScoreRow(clean(host), before[-1] if before else None, month[0] if month else None,
@@ -277,11 +239,7 @@ def _scores(s: Session, customer: str, p: Period, clean: Scrubber) -> list[Score
     return rows
 
 
-def _drills(s: Session, customer: str, p: Period, clean: Scrubber, titles: ScenarioTitles) -> list[DrillRow]:
-    q = select(Drill).where(
-        Drill.customer_id == customer, Drill.started_at >= p.start, Drill.started_at < p.end
-    )
-
+def _drills(drills: Sequence[Drill], clean: Scrubber, titles: ScenarioTitles) -> list[DrillRow]:
     def td(v: float | None) -> timedelta | None:
         return None if v is None else timedelta(seconds=v)
 
@@ -298,18 +256,13 @@ def _drills(s: Session, customer: str, p: Period, clean: Scrubber, titles: Scena
             td(d.rpo_target_s),
             titles(d.scenario),
         )  # fmt: skip
-        for d in s.scalars(q.order_by(Drill.started_at, Drill.id))
+        for d in drills
     ]
 
 
-def _notices(s: Session, customer: str, p: Period, clean: Scrubber) -> list[NoticeRow]:
-    q = select(Notification).where(
-        Notification.customer_id == customer,
-        Notification.created_at >= p.start,
-        Notification.created_at < p.end,
-    )
+def _notices(notices: Sequence[Notification], clean: Scrubber) -> list[NoticeRow]:
     out = []
-    for n in s.scalars(q.order_by(Notification.created_at, Notification.id)):
+    for n in notices:
         since = n.sent_at or n.created_at
         after = n.acked_at - since if n.acked_at else None
         out.append(NoticeRow(n.id, n.event, n.severity, n.drill, clean(n.contact_name), n.channel, n.status,
@@ -318,17 +271,15 @@ def _notices(s: Session, customer: str, p: Period, clean: Scrubber) -> list[Noti
     return out
 
 
-def _breaches(s: Session, customer: str, p: Period, clean: Scrubber) -> list[BreachRow]:
+def _breaches(breaches: Sequence[SlaBreach], breached: Sequence[Notification], p: Period,
+              clean: Scrubber) -> list[BreachRow]:
     rows = [
         BreachRow(b.kind, clean(b.subject), b.period, b.detected_at, clean(b.reason))
-        for b in s.scalars(select(SlaBreach).where(SlaBreach.customer_id == customer))
+        for b in breaches
         if p.holds(b.detected_at) or b.period == p.month
     ]
-    q = select(Notification).where(
-        Notification.customer_id == customer, Notification.breached_at.is_not(None)
-    )
     firsts: dict[str, Notification] = {}
-    for n in s.scalars(q.order_by(Notification.id)):
+    for n in breached:
         firsts.setdefault(n.group_key, n)
     rows += [
         BreachRow("response", n.event, p.month, n.breached_at, "", n.deadline_at)
@@ -339,14 +290,13 @@ def _breaches(s: Session, customer: str, p: Period, clean: Scrubber) -> list[Bre
 
 
 def _items(
-    s: Session, customer: str, p: Period, now: datetime, clean: Scrubber, titles: ScenarioTitles
+    items: Sequence[ActionItem], p: Period, now: datetime, clean: Scrubber, titles: ScenarioTitles
 ) -> list[ItemRow]:
     at = min(p.end, now)
-    q = select(ActionItem).where(ActionItem.customer_id == customer, ActionItem.opened_at < p.end)
     lang = titles.language
     return [
         ItemRow(i.id, clean(i.scenario), i.severity, clean(finding_title(i.fingerprint, i.title).in_(lang)),
                 clean(i.owner), i.due, i.due < at, titles(i.scenario))  # fmt: skip
-        for i in s.scalars(q.order_by(ActionItem.due, ActionItem.id))
+        for i in items
         if i.status == ItemStatus.OPEN or (i.closed_at is not None and i.closed_at >= p.end)
     ]
