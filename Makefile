@@ -50,8 +50,8 @@ test: $(STAMP)
 	@$(MAKE) --no-print-directory test-dates
 
 test-dates: $(STAMP)
-	@IFS='|'; for at in $(FAKE_DATES); do \
-	  echo "== the suite at $$at (faketime) =="; \
+	@dates='$(FAKE_DATES)'; IFS='|'; for at in $$dates; do \
+	  echo "== the suite at $$(faketime "$$at" date '+%F %T %Z') (faketime) =="; \
 	  FAKETIME_DONT_RESET=1 faketime "$$at" $(BIN)/python -m pytest -q -p no:cacheprovider $(DATED_TESTS) || exit $$?; \
 	done
 
@@ -60,7 +60,7 @@ test-fast: $(STAMP)
 
 # ruff, mypy, and the import contracts in pyproject.toml (what they say: docs/architecture.md).
 lint: $(STAMP)
-	$(BIN)/ruff check opskeeper flows tasks deployments testbed demos tests bench
+	$(BIN)/ruff check opskeeper cli flows tasks deployments testbed demos tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
