@@ -173,25 +173,6 @@ def health_series(
     return [(at, subject, value) for at, subject, value in rows]
 
 
-def live_holders(ledger: Ledger, customer_id: str, run_id: int) -> list[str]:
-    """Work that may hold a host of this customer now: other running maintenance runs, running drills.
-
-    Call after :func:`reap_abandoned`; then a run still 'running' has a live (or not yet silent) process.
-    """
-    with ledger.session() as s:
-        runs = s.scalars(
-            select(Run.id).where(
-                Run.kind == "maintenance",
-                Run.customer_id == customer_id,
-                Run.status == RunStatus.RUNNING,
-                Run.id != run_id,
-            )
-        ).all()
-        drills = s.scalars(select(Drill.id).where(Drill.customer_id == customer_id,
-                                                  Drill.status == DrillStatus.RUNNING)).all()  # fmt: skip
-    return [f"run {r}" for r in runs] + [f"drill {d}" for d in drills]
-
-
 def _owner_dead(owner: str | None, started_at: datetime) -> bool:
     """True when the run's process was on this machine and is gone (or its pid now names a newer process)."""
     if not owner or ":" not in owner:
@@ -232,3 +213,25 @@ def reap_abandoned(ledger: Ledger, now: datetime, silence: timedelta = timedelta
     for run_id in reaped:
         ledger.audit("opskeeper", "run.abandoned", f"run/{run_id}", {})
     return reaped
+
+
+@dataclass(frozen=True)
+class HealthPoint:
+    metric: str
+    subject: str
+    taken_at: datetime
+    value: float
+
+
+def host_health(
+    ledger: Ledger, host: str, metrics: Sequence[str], since: datetime, until: datetime
+) -> list[HealthPoint]:
+    """One host's samples of ``metrics`` taken in [since, until], oldest first (the annual assessment)."""
+    with ledger.session() as s:
+        rows = s.execute(
+            select(HealthSample.metric, HealthSample.subject, HealthSample.taken_at, HealthSample.value)
+            .where(HealthSample.host == host, HealthSample.taken_at >= since, HealthSample.taken_at <= until,
+                   HealthSample.metric.in_(list(metrics)))
+            .order_by(HealthSample.taken_at)
+        ).all()  # fmt: skip
+    return [HealthPoint(metric, subject, at, value) for metric, subject, at, value in rows]

@@ -6,9 +6,8 @@ import json
 from datetime import timedelta
 
 from pydantic import Field
-from sqlalchemy import select
 
-from opskeeper.ledger.core import HealthSample
+from opskeeper.ledger.runs import host_health
 from opskeeper.runbook.actions import ActionContext, ActionOutcome, register
 from opskeeper.runbook.params import ActionParams
 
@@ -167,16 +166,10 @@ def assessment_annual(ctx: ActionContext) -> ActionOutcome:
         return ActionOutcome(False, "no ledger: the assessment needs recorded health samples")
     p = AssessmentParams.of(ctx)
     since = ctx.now - timedelta(days=p.horizon_days)
-    with ctx.ledger.session() as s:
-        rows = s.execute(
-            select(HealthSample.metric, HealthSample.subject, HealthSample.taken_at, HealthSample.value)
-            .where(HealthSample.host == ctx.host.name, HealthSample.taken_at >= since,
-                   HealthSample.taken_at <= ctx.now, HealthSample.metric.in_(_METRICS))
-            .order_by(HealthSample.taken_at)
-        ).all()  # fmt: skip
+    rows = host_health(ctx.ledger, ctx.host.name, _METRICS, since, ctx.now)
     series: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for metric, subject, at, value in rows:
-        series.setdefault((metric, subject), []).append(((at - since).total_seconds() / 86400, value))
+    for r in rows:
+        series.setdefault((r.metric, r.subject), []).append(((r.taken_at - since).total_seconds() / 86400, r.value))
     assessed = [_assess(metric, subject, pts, p) for (metric, subject), pts in sorted(series.items())]
     detail = [item for item, _ in assessed]
     lines = [line for _, line in assessed]
