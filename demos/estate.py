@@ -81,7 +81,7 @@ def start_example_service(port: int = 18080) -> http.server.ThreadingHTTPServer 
 
 
 def _cli(*args: str) -> int:
-    cmd = [sys.executable, "-m", "opskeeper", "-c", str(EXAMPLE_ESTATE), *args]
+    cmd = [sys.executable, "-m", "cli", "-c", str(EXAMPLE_ESTATE), *args]
     print(f"\n\033[1m$ opskeeper {' '.join(args)}\033[0m", flush=True)
     rc = subprocess.call(cmd)
     if rc not in (0, 1):

@@ -1,4 +1,4 @@
-# Security scans (owner: security area). Needs `scan` registered in opskeeper/cli/main.py.
+# Security scans (owner: security area). Needs `scan` registered in cli/main.py.
 SECURITY_HOME ?= var
 
 .PHONY: test-security demo-security lynis-compare

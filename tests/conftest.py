@@ -27,7 +27,7 @@ def opskeeper_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("OPSKEEPER_LEDGER_URL", raising=False)
     monkeypatch.delenv("OPSKEEPER_CONFIG", raising=False)
     # `-c FILE` given to an earlier in-process CLI call must not leak into the next test.
-    from opskeeper.cli import common
+    from cli import common
 
     monkeypatch.setattr(common.STATE, "config", None)
     return home

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from opskeeper.cli.main import app
+from cli.main import app
 from opskeeper.clock import FixedClock
 from opskeeper.config.loader import load_estate
 from opskeeper.ledger import Ledger

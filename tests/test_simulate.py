@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from opskeeper.cli.main import app
+from cli.main import app
 from opskeeper.config.loader import load_estate
 from opskeeper.simulate import Outage, Simulation, parse_time, run
 from opskeeper.simulate_report import report

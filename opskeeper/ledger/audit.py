@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Integer, String, Text, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -21,6 +21,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from opskeeper.config.secrets import redact
 from opskeeper.ledger.base import Base, UTCDateTime, clock_of
+
+if TYPE_CHECKING:  # db imports this module
+    from opskeeper.ledger.db import Ledger
 
 GENESIS = "0" * 64
 
@@ -142,3 +145,23 @@ def verify(session: Session) -> tuple[int, list[AuditProblem]]:
     elif head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
         problems.append(AuditProblem(head.seq, f"chain ends at {expected_seq - 1} but head says {head.seq}"))
     return count, problems
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    """An audit entry as read (``opskeeper audit list``)."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+    hash: str
+
+
+def recent_entries(ledger: Ledger, limit: int = 30) -> list[AuditLine]:
+    """The newest ``limit`` audit entries, newest first."""
+    with ledger.session() as s:
+        rows = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)).scalars()
+        return [AuditLine(e.seq, e.at, e.actor, e.action, e.subject, e.details, e.hash) for e in rows]

@@ -293,3 +293,65 @@ def _apply_item_changes(s: Session, drill: Drill, changes: ItemChanges, now: dat
         s.add(ActionItem(customer_id=drill.customer_id, scenario=drill.scenario, fingerprint=new.fingerprint,
                          severity=new.severity, title=new.title, detail=redact(new.detail), owner=new.owner,
                          due=new.due, opened_by_drill=drill.id, last_seen_drill=drill.id, opened_at=now))  # fmt: skip
+
+
+# -- queries for the CLI ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DrillSummary:
+    """One line of ``opskeeper drill list``."""
+
+    id: int
+    scenario: str
+    customer: str
+    status: str
+    score: int | None
+    started_at: datetime
+    rto_s: float | None
+    rto_target_s: float | None
+    rpo_s: float | None
+    rpo_target_s: float | None
+    approved_by: str | None
+
+
+def drill_summaries(ledger: Ledger, *, customer: str | None = None) -> list[DrillSummary]:
+    """Past drills, newest first (``list_drills``)."""
+    with ledger.session() as s:
+        return [
+            DrillSummary(d.id, d.scenario, d.customer_id, d.status, d.score, d.started_at, d.rto_s,
+                         d.rto_target_s, d.rpo_s, d.rpo_target_s, d.approved_by)
+            for d in list_drills(s, customer=customer)
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ItemSummary:
+    """One line of ``opskeeper drill actions``."""
+
+    id: int
+    customer: str
+    scenario: str
+    severity: str
+    title: str
+    owner: str
+    due: datetime
+    status: str
+    opened_by_drill: int | None
+    closed_by_drill: int | None
+
+
+def item_summaries(ledger: Ledger, *, customer: str | None = None, only_open: bool = False) -> list[ItemSummary]:
+    """Action items in id order (``list_items``)."""
+    with ledger.session() as s:
+        return [
+            ItemSummary(i.id, i.customer_id, i.scenario, i.severity, i.title, i.owner, i.due, i.status,
+                        i.opened_by_drill, i.closed_by_drill)
+            for i in list_items(s, customer=customer, only_open=only_open)
+        ]  # fmt: skip
+
+
+def last_passes_of(ledger: Ledger, customer: str) -> dict[str, datetime]:
+    """``last_passes`` in its own transaction: scenario -> start of its newest passing drill."""
+    with ledger.session() as s:
+        return last_passes(s, customer)

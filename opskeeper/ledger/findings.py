@@ -11,6 +11,7 @@ finding counts as open again.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, Un
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from opskeeper.ledger.base import Base, UTCDateTime, stamp
+from opskeeper.ledger.db import Ledger
 
 
 class FindingStatus(StrEnum):
@@ -233,3 +235,59 @@ def score_history(
         if len(rows) < limit:
             rows.append(scan)
     return {h: list(reversed(rows)) for h, rows in sorted(out.items())}
+
+
+# -- queries and commands for the CLI: each opens its own short transaction -----------------------------
+
+
+def finding_rows(
+    ledger: Ledger, now: datetime, which: FindingFilter = FindingFilter.OPEN, customer: str | None = None
+) -> list[dict[str, Any]]:
+    """``list_findings`` as rows (``Finding.as_dict``): what ``opskeeper scan findings`` shows."""
+    with ledger.session() as s:
+        return [f.as_dict(now) for f in list_findings(s, now, which, customer)]
+
+
+class AcceptStatus(StrEnum):
+    ACCEPTED = "accepted"
+    NOT_FOUND = "not-found"
+    RESOLVED = "resolved"  # nothing to accept
+
+
+@dataclass(frozen=True)
+class AcceptOutcome:
+    status: AcceptStatus
+    finding_id: int | None = None
+    subject: str = ""  # host:check:object
+
+
+def accept_finding(ledger: Ledger, ref: str, *, until: datetime, reason: str, by: str) -> AcceptOutcome:
+    """Accept the risk of the finding ``ref`` (id or fingerprint prefix) until ``until``, if it is unresolved."""
+    with ledger.session() as s:
+        f = find_one(s, ref)
+        if f is None:
+            return AcceptOutcome(AcceptStatus.NOT_FOUND)
+        subject = f"{f.host}:{f.check_id}:{f.object}"
+        if not f.unresolved:
+            return AcceptOutcome(AcceptStatus.RESOLVED, f.id, subject)
+        f.accepted_until, f.accepted_reason, f.accepted_by = until, reason, by
+        return AcceptOutcome(AcceptStatus.ACCEPTED, f.id, subject)
+
+
+@dataclass(frozen=True)
+class ScorePoint:
+    scan_id: int
+    at: datetime
+    score: float
+    status: str
+
+
+def score_points(
+    ledger: Ledger, customer: str | None = None, host: str | None = None, limit: int = 10
+) -> dict[str, list[ScorePoint]]:
+    """``score_history`` as points per host, oldest first."""
+    with ledger.session() as s:
+        return {
+            h: [ScorePoint(x.id, x.started_at, x.score or 0.0, x.status) for x in scans]
+            for h, scans in score_history(s, customer, host, limit).items()
+        }

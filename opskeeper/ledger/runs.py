@@ -216,6 +216,32 @@ def reap_abandoned(ledger: Ledger, now: datetime, silence: timedelta = timedelta
 
 
 @dataclass(frozen=True)
+class StepProgress:
+    """Step results recorded so far by maintenance runs started since a time, and the newest of them."""
+
+    done: int
+    last_host: str | None = None
+    last_step: str | None = None
+    last_status: str | None = None
+
+
+def maintenance_progress(ledger: Ledger, since: datetime) -> StepProgress:
+    """How far the maintenance runs started at or after ``since`` are (the CLI's progress bar)."""
+    with ledger.session() as s:
+        ids = select(Run.id).where(Run.kind == "maintenance", Run.started_at >= since)
+        n = s.execute(select(func.count(StepResult.id)).where(StepResult.run_id.in_(ids))).scalar_one()
+        last = s.execute(
+            select(StepResult.host, StepResult.step, StepResult.status)
+            .where(StepResult.run_id.in_(ids))
+            .order_by(StepResult.id.desc())
+            .limit(1)
+        ).first()
+    if last is None:
+        return StepProgress(n)
+    return StepProgress(n, last.host, last.step, last.status)
+
+
+@dataclass(frozen=True)
 class HealthPoint:
     metric: str
     subject: str

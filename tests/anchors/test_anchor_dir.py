@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from opskeeper.cli.main import app
+from cli.main import app
 from opskeeper.ledger import Ledger
 from tests.anchors.conftest import EstateFactory, fill, rewrite_consistently, truncate_consistently
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.backup import app
+from cli.common import load
 from opskeeper.backup.record import due_backups
-from opskeeper.cli.backup import app
-from opskeeper.cli.common import load
 from opskeeper.clock import SYSTEM
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.backup import list_snapshots

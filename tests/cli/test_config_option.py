@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from opskeeper.cli import hoist_config
+from cli import hoist_config
 from tests.conftest import EXAMPLE_ESTATE
 
 
@@ -35,7 +35,7 @@ def test_validate_with_config_after_the_command_names_file_line_and_field(tmp_pa
         text.replace("runbooks_dir: ../runbooks", f"runbooks_dir: {EXAMPLE_ESTATE.parent.parent}/runbooks")
     )
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "Asia/Shanghi" in t)
-    res = subprocess.run([sys.executable, "-m", "opskeeper", "validate", "-c", str(broken)],
+    res = subprocess.run([sys.executable, "-m", "cli", "validate", "-c", str(broken)],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert res.returncode == 2
     assert (f"error: {broken}:{line}: customers[0].timezone: unknown time zone 'Asia/Shanghi'; "

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from opskeeper.cli.main import app
+from cli.main import app
 from opskeeper.clock import SYSTEM
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs

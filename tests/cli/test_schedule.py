@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from opskeeper.cli.schedule import app as schedule_app
+from cli.schedule import app as schedule_app
 from opskeeper.paths import EXAMPLE_ESTATE
 
 root = typer.Typer()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from opskeeper.cli.main import app
+from cli.main import app
 
 BAD = Path(__file__).resolve().parent.parent / "data" / "bad"
 RUNBOOKS = BAD / "runbooks"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from opskeeper.cli.main import app
+from cli.main import app
 
 GOOD_ESTATE = Path(__file__).resolve().parent.parent / "data" / "bad" / "good.yaml"
 

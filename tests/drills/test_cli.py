@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from opskeeper.cli import common
-from opskeeper.cli.drill import app
+from cli import common
+from cli.drill import app
 from opskeeper.config.estate import Estate
 from opskeeper.ledger import Ledger
 from tests.drills.conftest import ledger_breaking_scenario, variant, write_estate

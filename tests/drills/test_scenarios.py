@@ -119,7 +119,7 @@ def test_validate_command_rejects_an_unknown_language_with_file_and_line(tmp_pat
     line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith("  fr:"))
     estate = tmp_path / "estate.yaml"
     estate.write_text(EXAMPLE.read_text().replace("runbooks_dir: ../runbooks", f"runbooks_dir: {runbooks}"))
-    res = subprocess.run([sys.executable, "-m", "opskeeper", "validate", "-c", str(estate)],
+    res = subprocess.run([sys.executable, "-m", "cli", "validate", "-c", str(estate)],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert res.returncode == 2, res.stdout + res.stderr
     assert f"{scenario}:{line}: title_i18n.fr: unknown language 'fr'; supported: zh-CN, ru" in res.stderr

@@ -66,7 +66,7 @@ def spawn(args: list[str], env: Mapping[str, str], log: Path | None = None) -> s
 
 
 def opskeeper(args: list[str], env: Mapping[str, str]) -> subprocess.Popen:
-    return spawn([PYTHON, "-m", "opskeeper", *args], env)
+    return spawn([PYTHON, "-m", "cli", *args], env)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[int, str]:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
-from opskeeper.cli.main import app
+from cli.main import app
 from opskeeper.config.secrets import REDACTED, SecretRef
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.audit import AuditEntry, AuditProblem

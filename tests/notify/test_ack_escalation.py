@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
-from opskeeper.cli.notify import app
+from cli.notify import app
 from opskeeper.config.types import Severity
 from opskeeper.notify.ackserver import start_ack_server
 from opskeeper.notify.escalation import escalate

@@ -143,7 +143,7 @@ def test_the_cli_run_during_a_ticks_slow_send_sends_nothing(  # type: ignore[no-
     config = estate_file(tmp_path, f"emergency_plan:\n  channel: smtp\n  smtp: {smtp}\n")
     try:
         assert slow_smtp.box.entered.wait(60), "the tick never reached DATA"
-        cli = subprocess.run([sys.executable, "-m", "opskeeper", "-c", str(config), "notify", "deliver", "--json"],
+        cli = subprocess.run([sys.executable, "-m", "cli", "-c", str(config), "notify", "deliver", "--json"],
                              env=dict(os.environ), capture_output=True, text=True, timeout=60)  # fmt: skip
         assert cli.returncode == 0, cli.stderr
         assert json.loads(cli.stdout) == []  # leased by the tick: not due for anyone else

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from opskeeper.cli.main import app as main_app
-from opskeeper.cli.notify import app
+from cli.main import app as main_app
+from cli.notify import app
 from opskeeper.config.notify import WebhookEndpoint
 from opskeeper.config.secrets import SecretRef
 from opskeeper.config.types import Severity

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from opskeeper.cli.notify import app
+from cli.notify import app
 from opskeeper.ledger.notify import Notification
 from opskeeper.notify.channels.webhook import WebhookKind, payload
 from opskeeper.notify.delivery import message_of

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from opskeeper.cli import report
+from cli import report
 from tests.reports.conftest import EXAMPLE, Filled
 
 runner = CliRunner()

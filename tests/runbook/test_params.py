@@ -11,7 +11,7 @@ import pytest
 from pydantic import Field
 from typer.testing import CliRunner
 
-from opskeeper.cli.main import app
+from cli.main import app
 from opskeeper.clock import SYSTEM
 from opskeeper.config.loader import YamlDoc, load_estate
 from opskeeper.config.runbook import load_runbooks

@@ -30,7 +30,7 @@ def test_a_prefect_reference_reads_the_secret_block() -> None:
 def test_the_opskeeper_command_installs_the_prefect_resolver_at_start_up() -> None:
     code = (
         "import sys\n"
-        "from opskeeper import cli\n"
+        "import cli\n"
         "from opskeeper.config import secrets\n"
         "sys.argv = ['opskeeper', '--help']\n"
         "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"

@@ -14,10 +14,10 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, Fl
 from prefect.client.schemas.sorting import ArtifactSort
 from typer.testing import CliRunner
 
+from cli import scan as scan_cli
 from flows.security_scan import security_scan
 from opskeeper.checks.security import service
 from opskeeper.checks.security.service import run_scan
-from opskeeper.cli import scan as scan_cli
 from opskeeper.config.loader import load_estate
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import Run

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from opskeeper.cli.common import console, load, open_ledger, print_json, run_guarded
+from cli.common import console, load, open_ledger, print_json, run_guarded
 from opskeeper.clock import SYSTEM
 from opskeeper.errors import InputError, WorkFailed
 from opskeeper.reports import evidence, monthly

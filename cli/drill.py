@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from opskeeper.cli.common import (
+from cli.common import (
     JsonOption,
     console,
     err_console,
@@ -26,7 +26,7 @@ from opskeeper.drills.evaluate import fmt
 from opskeeper.drills.freshness import freshness
 from opskeeper.drills.runner import DrillResult, Hooks
 from opskeeper.errors import InputError
-from opskeeper.ledger.drills import last_passes, list_drills, list_items
+from opskeeper.ledger.drills import drill_summaries, item_summaries, last_passes_of
 from opskeeper.reports import drill as report
 
 app = typer.Typer(help="Disaster-recovery drills: run, review evaluations, follow action items.", no_args_is_help=True)
@@ -89,20 +89,13 @@ def list_cmd(
     """Past drills, newest first."""
 
     def body() -> None:
-        with open_ledger().session() as s:
-            rows = [
-                {"id": d.id, "scenario": d.scenario, "customer": d.customer_id, "status": d.status,
-                 "score": d.score, "started_at": d.started_at, "rto_s": d.rto_s, "rto_target_s": d.rto_target_s,
-                 "rpo_s": d.rpo_s, "rpo_target_s": d.rpo_target_s, "approved_by": d.approved_by}
-                for d in list_drills(s, customer=customer)
-            ]  # fmt: skip
+        rows = drill_summaries(open_ledger(), customer=customer)
         if as_json:
             print_json(rows)
             return
         table("drills", ["id", "scenario", "customer", "verdict", "score", "started", "RTO / target", "RPO / target"],
-              [[r["id"], r["scenario"], r["customer"], r["status"], r["score"], f"{r['started_at']:%Y-%m-%d %H:%M}",
-                f"{_secs(r['rto_s'])} / {_secs(r['rto_target_s'])}",  # type: ignore[arg-type]
-                f"{_secs(r['rpo_s'])} / {_secs(r['rpo_target_s'])}"]  # type: ignore[arg-type]
+              [[r.id, r.scenario, r.customer, r.status, r.score, f"{r.started_at:%Y-%m-%d %H:%M}",
+                f"{_secs(r.rto_s)} / {_secs(r.rto_target_s)}", f"{_secs(r.rpo_s)} / {_secs(r.rpo_target_s)}"]
                for r in rows])  # fmt: skip
 
     run_guarded(body)
@@ -139,19 +132,13 @@ def actions_cmd(
     """Action items from drill findings; closed only by a later passing drill of the same scenario."""
 
     def body() -> None:
-        with open_ledger().session() as s:
-            rows = [
-                {"id": i.id, "customer": i.customer_id, "scenario": i.scenario, "severity": i.severity,
-                 "title": i.title, "owner": i.owner, "due": i.due, "status": i.status,
-                 "opened_by_drill": i.opened_by_drill, "closed_by_drill": i.closed_by_drill}
-                for i in list_items(s, customer=customer, only_open=only_open)
-            ]  # fmt: skip
+        rows = item_summaries(open_ledger(), customer=customer, only_open=only_open)
         if as_json:
             print_json(rows)
             return
         table("drill action items", ["id", "customer", "scenario", "severity", "item", "owner", "due", "status"],
-              [[r["id"], r["customer"], r["scenario"], r["severity"], r["title"], r["owner"],
-                f"{r['due']:%Y-%m-%d}", f"{r['status']}" + (f" (drill #{r['closed_by_drill']})" if r["closed_by_drill"] else "")]
+              [[r.id, r.customer, r.scenario, r.severity, r.title, r.owner, f"{r.due:%Y-%m-%d}",
+                r.status + (f" (drill #{r.closed_by_drill})" if r.closed_by_drill else "")]
                for r in rows])  # fmt: skip
 
     run_guarded(body)
@@ -167,12 +154,12 @@ def freshness_cmd(
     def body() -> None:
         estate = load()
         now = SYSTEM.now()
+        ledger = open_ledger()
         rows = []
-        with open_ledger().session() as s:
-            for c in estate.customers:
-                if customer and c.id != customer:
-                    continue
-                rows += freshness(estate, c, last_passes(s, c.id), now)
+        for c in estate.customers:
+            if customer and c.id != customer:
+                continue
+            rows += freshness(estate, c, last_passes_of(ledger, c.id), now)
         if as_json:
             print_json(rows)
             return

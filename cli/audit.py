@@ -6,14 +6,13 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from sqlalchemy import select
 
+from cli import common
+from cli.common import JsonOption, console, print_json, run_guarded, table
 from opskeeper.anchors.check import AnchorReport, check_anchors
 from opskeeper.anchors.places import LOCAL_WARNING
 from opskeeper.anchors.write import AnchorOutcome, PlaceStatus, anchor_now
-from opskeeper.cli import common
-from opskeeper.cli.common import JsonOption, console, print_json, run_guarded, table
-from opskeeper.ledger.audit import AuditEntry
+from opskeeper.ledger.audit import recent_entries
 from opskeeper.timefmt import fmt_local
 
 app = typer.Typer(help="The hash-chained audit trail and its anchors.", no_args_is_help=True)
@@ -117,8 +116,7 @@ def audit_list(limit: int = typer.Option(30, "--limit"), json_out: bool = JsonOp
     """Recent audit entries."""
 
     def body() -> None:
-        with common.open_ledger().session() as s:
-            rows = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)).scalars().all()
+        rows = recent_entries(common.open_ledger(), limit)
         data = [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "subject": e.subject,
                  "details": e.details, "hash": e.hash} for e in rows]  # fmt: skip
         if json_out:

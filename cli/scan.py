@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import typer
 
+from cli import common
 from opskeeper.checks.security.alerts import send_alerts
 from opskeeper.checks.security.lifecycle import FindingRef
 from opskeeper.checks.security.service import ScanReport, rebaseline, run_scan
-from opskeeper.cli import common
 from opskeeper.clock import SYSTEM
 from opskeeper.config.types import FindingSeverity
 from opskeeper.errors import InputError, WorkFailed
-from opskeeper.ledger.findings import FindingFilter, find_one, list_findings, score_history
+from opskeeper.ledger.findings import (
+    AcceptStatus,
+    FindingFilter,
+    ScorePoint,
+    accept_finding,
+    finding_rows,
+    score_points,
+)
 
 app = typer.Typer(help="Security scans: hardening checks, findings with deadlines, accepted risks, scores.")
 
@@ -104,10 +110,7 @@ def findings_cmd(
     """List findings with their deadlines (open = unresolved, new or persisting)."""
 
     def body() -> None:
-        ledger = common.open_ledger()
-        now = SYSTEM.now()
-        with ledger.session() as s:
-            rows = [f.as_dict(now) for f in list_findings(s, now, status, customer)]
+        rows = finding_rows(common.open_ledger(), SYSTEM.now(), status, customer)
         if by_check:
             groups = _by_check(rows)
             if as_json:
@@ -185,14 +188,12 @@ def accept_cmd(
         if not reason.strip():
             raise InputError("--reason must say why the risk is accepted")
         ledger = common.open_ledger()
-        with ledger.session() as s:
-            f = find_one(s, finding)
-            if f is None:
-                raise InputError(f"no finding {finding!r} (use the id or a unique fingerprint prefix)")
-            if not f.unresolved:
-                raise InputError(f"finding {f.id} is resolved; nothing to accept")
-            f.accepted_until, f.accepted_reason, f.accepted_by = expires, reason.strip(), by
-            fid, subject = f.id, f"{f.host}:{f.check_id}:{f.object}"
+        outcome = accept_finding(ledger, finding, until=expires, reason=reason.strip(), by=by)
+        if outcome.status is AcceptStatus.NOT_FOUND:
+            raise InputError(f"no finding {finding!r} (use the id or a unique fingerprint prefix)")
+        if outcome.status is AcceptStatus.RESOLVED:
+            raise InputError(f"finding {outcome.finding_id} is resolved; nothing to accept")
+        fid, subject = outcome.finding_id, outcome.subject
         ledger.audit(
             by, "security.accept", subject, {"finding": fid, "until": until, "reason": reason.strip()}
         )
@@ -211,12 +212,7 @@ def score_cmd(
     """Hardening score per host (passed weight / total weight; critical 10, high 5, medium 2, low 1)."""
 
     def body() -> None:
-        ledger = common.open_ledger()
-        with ledger.session() as s:
-            hist = {
-                h: [ScorePoint(x.id, x.started_at, x.score or 0.0, x.status) for x in scans]
-                for h, scans in score_history(s, customer, host, last).items()
-            }
+        hist = score_points(common.open_ledger(), customer, host, last)
         out = [
             {"host": h, "score": v[-1].score, "trend": _trend(v), "history": v} for h, v in hist.items() if v
         ]
@@ -234,14 +230,6 @@ def score_cmd(
         )
 
     common.run_guarded(body)
-
-
-@dataclass(frozen=True)
-class ScorePoint:
-    scan_id: int
-    at: datetime
-    score: float
-    status: str
 
 
 def _trend(history: list[ScorePoint]) -> str:

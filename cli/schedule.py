@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from cli import common
 from opskeeper.calendar import (
     CustomerSchedule,
     Interval,
@@ -15,7 +16,6 @@ from opskeeper.calendar import (
     WindowStatus,
 )
 from opskeeper.calendar.intervals import zone
-from opskeeper.cli import common
 from opskeeper.clock import SYSTEM, Clock
 from opskeeper.config.estate import Customer, Estate
 from opskeeper.errors import InputError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import threading
+from datetime import datetime
 from typing import Any
 
 from rich.progress import (
@@ -15,14 +16,14 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from sqlalchemy import func, select
 
-from opskeeper.cli import common
+from cli import common
 from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Estate
 from opskeeper.config.runbook import RunbookSet
 from opskeeper.config.types import Cadence
-from opskeeper.ledger.core import Run, StepResult
+from opskeeper.ledger import Ledger
+from opskeeper.ledger.runs import maintenance_progress
 from opskeeper.runbook.engine import selects
 
 
@@ -89,14 +90,6 @@ def run_maintenance_with_progress(
     return outcome["result"]
 
 
-def _progress(ledger: Any, since: Any) -> tuple[int, str]:
-    with ledger.session() as s:
-        ids = select(Run.id).where(Run.kind == "maintenance", Run.started_at >= since)
-        n = s.execute(select(func.count(StepResult.id)).where(StepResult.run_id.in_(ids))).scalar_one()
-        last = s.execute(
-            select(StepResult.host, StepResult.step, StepResult.status)
-            .where(StepResult.run_id.in_(ids))
-            .order_by(StepResult.id.desc())
-            .limit(1)
-        ).first()
-    return n, (f"{last.host} {last.step} {last.status}" if last else "")
+def _progress(ledger: Ledger, since: datetime) -> tuple[int, str]:
+    p = maintenance_progress(ledger, since)
+    return p.done, (f"{p.last_host} {p.last_step} {p.last_status}" if p.last_host is not None else "")

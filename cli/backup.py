@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from cli import common
+from cli.common import JsonOption, print_json, run_guarded, table
 from opskeeper.backup.errors import SnapshotNotFound
 from opskeeper.backup.ops import (
     executor_for,
@@ -20,8 +22,6 @@ from opskeeper.backup.ops import (
 from opskeeper.backup.record import sync_catalog
 from opskeeper.backup.restore import restore, restore_remote
 from opskeeper.backup.service import run_backups, run_prunes, run_verify
-from opskeeper.cli import common
-from opskeeper.cli.common import JsonOption, print_json, run_guarded, table
 from opskeeper.trigger import Trigger
 
 app = typer.Typer(help="Encrypted, deduplicated backups: run, list, verify, restore, prune.", no_args_is_help=True)

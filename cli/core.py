@@ -13,10 +13,10 @@ from typing import Any
 import typer
 from rich.markdown import Markdown
 
+from cli import common
+from cli.common import JsonOption, console, print_json, run_guarded, table
+from cli.progress import run_maintenance_with_progress
 from deployments import local_server
-from opskeeper.cli import common
-from opskeeper.cli.common import JsonOption, console, print_json, run_guarded, table
-from opskeeper.cli.progress import run_maintenance_with_progress
 from opskeeper.config.estate import Estate
 from opskeeper.config.types import Cadence
 from opskeeper.errors import InputError

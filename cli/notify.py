@@ -9,7 +9,7 @@ import uuid
 import typer
 from rich.markup import escape
 
-from opskeeper.cli import common
+from cli import common
 from opskeeper.clock import SYSTEM
 from opskeeper.config.secrets import redact
 from opskeeper.config.types import Language, Severity, parse_zone

@@ -1,4 +1,9 @@
-"""Command-line interface. ``main`` is the console-script entry point."""
+"""The ``opskeeper`` command: the composition root at the edge, beside ``flows/`` and ``deployments/``.
+
+``main`` is the console-script entry point (``python -m cli`` runs it too). It installs the edges the core
+resolves through seams (the Prefect secret resolver), then runs the typer app; the commands start the
+maintenance flow and the local Prefect server. The core (``opskeeper/``) never imports this package.
+"""
 
 import os
 import sys
@@ -40,13 +45,13 @@ def main() -> None:
     sys.argv[1:] = hoist_config(sys.argv[1:])
     _prefect_defaults()
     # The edge installs what the core resolves through Prefect (prefect: secret references); it does not
-    # import Prefect until a block is read. Moves to the composition root when the CLI leaves the core.
+    # import Prefect until a block is read.
     from tasks.secrets import install as install_prefect_secrets
 
     install_prefect_secrets()
-    from opskeeper.cli.main import app  # after the environment is set: Prefect reads it on import
+    from cli.main import app  # after the environment is set: Prefect reads it on import
 
-    app()
+    app(prog_name="opskeeper")  # usage and help name the command, also under `python -m cli`
 
 
 __all__ = ["main"]

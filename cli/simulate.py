@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from opskeeper.cli import common
-from opskeeper.cli.schedule import pick_customers
+from cli import common
+from cli.schedule import pick_customers
 from opskeeper.simulate import Outage, Simulation, parse_time, run
 from opskeeper.simulate_report import CustomerReport, as_json, report
 

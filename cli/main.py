@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from opskeeper.cli import audit, backup, common, core, drill, report, scan, schedule, simulate
-from opskeeper.cli import notify as notify_cli
+from cli import audit, backup, common, core, drill, report, scan, schedule, simulate
+from cli import notify as notify_cli
 
 app = typer.Typer(
     name="opskeeper",
