@@ -84,6 +84,7 @@ def test_stream(ex: LocalExecutor) -> None:
     assert (len(data), res.exit_code, res.stderr) == (300000, 0, "done\n")
 
 
+@pytest.mark.wallclock  # a timed thread join: under libfaketime it becomes an untimed wait
 @pytest.mark.timeout(30)
 def test_a_daemon_left_running_does_not_hold_the_step(ex: LocalExecutor) -> None:
     """The background process keeps stdout open for 120 s; the result must not wait for it."""
