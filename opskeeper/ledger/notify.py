@@ -15,9 +15,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, Boolean, ColumnElement, Index, Integer, String, Text, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from opskeeper.ledger.base import Base, UTCDateTime, stamp
+from opskeeper.ledger.db import Ledger, LedgerError
 
 
 class DeliveryStatus(StrEnum):
@@ -197,3 +199,170 @@ def breaches(s: Session, customer_id: str | None = None, since: datetime | None 
     for row in s.scalars(q.order_by(Notification.id)):
         firsts.setdefault(row.group_key, row)
     return list(firsts.values())
+
+
+# ---------------------------------------------------------------- repository functions on the Ledger
+# The notify area reads and writes through these (each one transaction); rows come back detached.
+
+
+def group_rows(ledger: Ledger, group_key: str) -> list[Notification]:
+    with ledger.session() as s:
+        return in_group(s, group_key)
+
+
+def row_by_key(ledger: Ledger, key: str) -> Notification | None:
+    with ledger.session() as s:
+        return by_key(s, key)
+
+
+def row_by_ref(ledger: Ledger, ref: str) -> Notification | None:
+    """By id or ack-link token."""
+    with ledger.session() as s:
+        return by_id_or_token(s, ref)
+
+
+def row(ledger: Ledger, row_id: int) -> Notification:
+    with ledger.session() as s:
+        return s.get_one(Notification, row_id)
+
+
+def insert_once(ledger: Ledger, new: Notification) -> Notification:
+    """Write ``new``; when a concurrent run wrote the same key first, that row is the one."""
+    try:
+        with ledger.session() as s:
+            s.add(new)
+        return new
+    except LedgerError as e:
+        if not isinstance(e.__cause__, IntegrityError):
+            raise
+        existing = row_by_key(ledger, new.key)
+        if existing is None:
+            raise
+        return existing
+
+
+def due_rows(ledger: Ledger, now: datetime) -> list[Notification]:
+    with ledger.session() as s:
+        return due_for_delivery(s, now)
+
+
+def claim_next_attempt(
+    ledger: Ledger, row_id: int, at: datetime, lease_until: datetime, held: int | None
+) -> int | None:
+    """Count the next attempt under a lease; its number, or None when the row is not ours to send.
+
+    ``held``: the attempt this delivery already holds the lease for (a quick retry renews it).
+    """
+    with ledger.session() as s:
+        row = s.get_one(Notification, row_id)
+        if row.status != DeliveryStatus.PENDING:
+            return None  # someone else finished it meanwhile
+        if held is not None and row.attempts != held:
+            return None  # our lease expired and another run took over
+        counted = row.attempts
+        # An overlapping run that read the same count, or finds our lease live, loses and leaves it to us.
+        if not claim_attempt(s, row_id, counted, at, lease_until, renew=held is not None):
+            return None
+        return counted + 1
+
+
+def record_sent(ledger: Ledger, row_id: int, now: datetime) -> Notification:
+    with ledger.session() as s:
+        row = s.get_one(Notification, row_id)
+        row.status = DeliveryStatus.SENT
+        row.sent_at = now
+        row.next_attempt_at = None
+        row.failure = None
+        row.lease_until = None
+    return row
+
+
+def record_failure(
+    ledger: Ledger, row_id: int, attempt: int, error: str, permanent: bool, next_attempt_at: datetime | None
+) -> tuple[Notification, bool]:
+    """Record a failed attempt; (the row, whether it was ours to record).
+
+    Not ours: our lease ran out mid-send and another run took the row over (or finished it): its
+    attempt decides; ours must neither fail the row nor release the other run's lease.
+    ``next_attempt_at`` None keeps the lease (the holder retries quickly) unless ``permanent``.
+    """
+    with ledger.session() as s:
+        row = s.get_one(Notification, row_id)
+        if row.attempts != attempt or row.status != DeliveryStatus.PENDING:
+            return row, False
+        row.failure = error[:2000]
+        if permanent:
+            row.status = DeliveryStatus.FAILED
+            row.next_attempt_at = None
+        elif next_attempt_at is not None:
+            row.next_attempt_at = next_attempt_at
+        if permanent or next_attempt_at is not None:
+            row.lease_until = None
+    return row, True
+
+
+def unreached_rows(ledger: Ledger, customer_id: str | None = None) -> list[Notification]:
+    with ledger.session() as s:
+        return unreached(s, customer_id)
+
+
+def groups_to_escalate(ledger: Ledger) -> list[str]:
+    """Groups awaiting an acknowledgement, and groups with a message that could not be delivered."""
+    with ledger.session() as s:
+        return sorted(set(open_groups(s)) | set(failed_groups(s)))
+
+
+def record_unreached(
+    ledger: Ledger, group_key: str, level: int, now: datetime, first_id: int
+) -> tuple[int, ...] | None:
+    """Mark ``level`` unreached in the group; the levels recorded on row ``first_id``, or None when an
+    overlapping escalation run recorded it already."""
+    with ledger.session() as s:
+        if not mark_unreached(s, group_key, level, now):
+            return None
+        return tuple(s.get_one(Notification, first_id).unreached_levels)
+
+
+def record_escalated(ledger: Ledger, group_key: str, level: int, now: datetime) -> None:
+    with ledger.session() as s:
+        for r in in_group(s, group_key):
+            r.escalation_level = max(r.escalation_level, level)
+            r.escalated_at = now
+
+
+def record_breached(ledger: Ledger, group_key: str, first_id: int, now: datetime) -> Notification:
+    """Stamp the group's response breach; the group's first row as it is now."""
+    with ledger.session() as s:
+        for r in in_group(s, group_key):
+            r.breached_at = now
+        return s.get_one(Notification, first_id)
+
+
+def ack_group(ledger: Ledger, ref: str, by: str, now: datetime) -> tuple[Notification | None, bool]:
+    """Acknowledge every message in the group of ``ref`` (id or token): (the row, whether any was new)."""
+    with ledger.session() as s:
+        row = by_id_or_token(s, ref)
+        if row is None:
+            return None, False
+        fresh = [r for r in in_group(s, row.group_key) if r.acked_at is None]
+        for r in fresh:
+            r.acked_at, r.acked_by = now, by
+        s.flush()
+        return row, bool(fresh)
+
+
+def awaiting_rows(ledger: Ledger, customer_id: str | None = None) -> list[Notification]:
+    with ledger.session() as s:
+        return awaiting(s, customer_id)
+
+
+def topic_rows(ledger: Ledger, customer_id: str, topic: str) -> list[Notification]:
+    with ledger.session() as s:
+        return on_topic(s, customer_id, topic)
+
+
+def incident_rows(ledger: Ledger, events: list[str], except_level: int) -> list[Notification]:
+    """Messages of these (incident) events, except those at ``except_level`` (the on-call's)."""
+    q = select(Notification).where(Notification.event.in_(events), Notification.level != except_level)
+    with ledger.session() as s:
+        return list(s.scalars(q))

@@ -88,8 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(HTTPStatus.OK, row.subject, f"Thank you. Acknowledged by {record.acked_by}.")
 
     def _row(self, token: str):  # type: ignore[no-untyped-def]
-        with self.server.ledger.session() as s:
-            row = store.by_id_or_token(s, token)
+        row = store.row_by_ref(self.server.ledger, token)
         # ids are not links: only a token (never all digits) opens a message here
         return None if token.isdigit() else row
 

@@ -23,7 +23,7 @@ from opskeeper.config.notify import DeliveryPolicy, stored_endpoint
 from opskeeper.config.secrets import redact
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import notify as store
-from opskeeper.ledger.notify import DeliveryStatus, Notification
+from opskeeper.ledger.notify import Notification
 from opskeeper.notify.channels.factory import ChannelFactory
 from opskeeper.notify.interface import Channel, DeliveryError, Message, PermanentDeliveryError
 from opskeeper.notify.records import NotificationRecord, ack_link
@@ -44,8 +44,7 @@ def deliver_pending(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[NotificationRecord]:
     """Send every message still owed whose backoff has passed (new, retrying, or in doubt)."""
-    with ledger.session() as s:
-        rows = store.due_for_delivery(s, now)
+    rows = store.due_rows(ledger, now)
     out: list[NotificationRecord] = []
     errors: list[Exception] = []
     clock = advancing(now)
@@ -133,10 +132,9 @@ def deliver(
     held: int | None = None  # the attempt whose lease this call holds
     for quick in range(policy.quick_retries + 1):
         at = clock()
-        attempts = _claim(ledger, row_id, at, at + lease, held)
+        attempts = store.claim_next_attempt(ledger, row_id, at, at + lease, held)
         if attempts is None:
-            with ledger.session() as s:
-                return s.get_one(Notification, row_id)
+            return store.row(ledger, row_id)
         held = attempts
         try:
             channel.send(message)
@@ -162,32 +160,8 @@ def deliver(
     raise AssertionError("unreachable")
 
 
-def _claim(ledger: Ledger, row_id: int, at: datetime, lease_until: datetime, held: int | None) -> int | None:
-    """Count the next attempt under a lease; its number, or None when the row is not ours to send.
-
-    ``held``: the attempt this delivery already holds the lease for (a quick retry renews it).
-    """
-    with ledger.session() as s:
-        row = s.get_one(Notification, row_id)
-        if row.status != DeliveryStatus.PENDING:
-            return None  # someone else finished it meanwhile
-        if held is not None and row.attempts != held:
-            return None  # our lease expired and another run took over
-        counted = row.attempts
-        # An overlapping run that read the same count, or finds our lease live, loses and leaves it to us.
-        if not store.claim_attempt(s, row_id, counted, at, lease_until, renew=held is not None):
-            return None
-        return counted + 1
-
-
 def _record_sent(ledger: Ledger, row_id: int, now: datetime) -> Notification:
-    with ledger.session() as s:
-        row = s.get_one(Notification, row_id)
-        row.status = DeliveryStatus.SENT
-        row.sent_at = now
-        row.next_attempt_at = None
-        row.failure = None
-        row.lease_until = None
+    row = store.record_sent(ledger, row_id, now)
     ledger.audit(
         "notify",
         "notification.sent",
@@ -213,20 +187,10 @@ def _record_failure(
     last_quick: bool,
     policy: DeliveryPolicy,
 ) -> Notification:
-    with ledger.session() as s:
-        row = s.get_one(Notification, row_id)
-        if row.attempts != attempt or row.status != DeliveryStatus.PENDING:
-            # Our lease ran out mid-send and another run took the row over (or finished it): its
-            # attempt decides; ours must neither fail the row nor release the other run's lease.
-            return row
-        row.failure = error[:2000]
-        if permanent:
-            row.status = DeliveryStatus.FAILED
-            row.next_attempt_at = None
-        elif last_quick:
-            row.next_attempt_at = now + timedelta(seconds=next_pause(policy, row.attempts))
-        if permanent or last_quick:
-            row.lease_until = None  # else the holder keeps it for its quick retry
+    retry_at = now + timedelta(seconds=next_pause(policy, attempt)) if last_quick and not permanent else None
+    row, ours = store.record_failure(ledger, row_id, attempt, error, permanent, retry_at)
+    if not ours:
+        return row  # another run's attempt decides (see store.record_failure)
     if permanent:
         ledger.audit(
             "notify",

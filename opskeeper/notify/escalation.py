@@ -66,8 +66,7 @@ class Unreached:
 
 def nobody_told(ledger: Ledger, customer_id: str | None = None) -> list[Unreached]:
     """Unacknowledged groups in which some escalation level had nobody to tell (oldest first)."""
-    with ledger.session() as s:
-        rows = store.unreached(s, customer_id)
+    rows = store.unreached_rows(ledger, customer_id)
     firsts: dict[str, Notification] = {}
     for r in rows:
         firsts.setdefault(r.group_key, r)
@@ -83,11 +82,8 @@ def escalate(
     now = now or ledger.now()
     notifier = notifier or Notifier()
     report = EscalationReport()
-    with ledger.session() as s:
-        groups = sorted(set(store.open_groups(s)) | set(store.failed_groups(s)))
-    for group in groups:
-        with ledger.session() as s:
-            rows = store.in_group(s, group)
+    for group in store.groups_to_escalate(ledger):
+        rows = store.group_rows(ledger, group)
         if not rows or any(r.acked_at for r in rows):
             continue
         try:
@@ -164,10 +160,9 @@ def _nobody_to_tell(
     ledger: Ledger, first: Notification, level: int, why: str, now: datetime
 ) -> list[Unreached]:
     """Record, once per group and level, that the escalation to ``level`` could tell nobody."""
-    with ledger.session() as s:
-        if not store.mark_unreached(s, first.group_key, level, now):
-            return []  # an overlapping escalation run recorded it
-        levels = tuple(s.get_one(Notification, first.id).unreached_levels)
+    levels = store.record_unreached(ledger, first.group_key, level, now, first.id)
+    if levels is None:
+        return []  # an overlapping escalation run recorded it
     why = redact(why)
     ledger.audit(
         "escalation",
@@ -184,21 +179,14 @@ def _nobody_to_tell(
 
 
 def _mark_level(ledger: Ledger, group: str, level: int, now: datetime) -> None:
-    with ledger.session() as s:
-        for r in store.in_group(s, group):
-            r.escalation_level = max(r.escalation_level, level)
-            r.escalated_at = now
+    store.record_escalated(ledger, group, level, now)
 
 
 def _breach(ledger: Ledger, rows: list[Notification], now: datetime) -> NotificationRecord | None:
     first = rows[0]
     if not first.ack_required or first.deadline_at is None or first.breached_at or now <= first.deadline_at:
         return None
-    with ledger.session() as s:
-        for r in store.in_group(s, first.group_key):
-            r.breached_at = now
-        fresh = s.get_one(Notification, first.id)
-        record = NotificationRecord.of(fresh)
+    record = NotificationRecord.of(store.record_breached(ledger, first.group_key, first.id, now))
     ledger.audit(
         "escalation",
         "sla.response_breached",

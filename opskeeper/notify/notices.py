@@ -58,8 +58,7 @@ def _items(planned: Iterable[Any], estate: Estate) -> list[tuple[str, Cadence, s
 
 def announced(ledger: Ledger, customer_id: str, topic: str) -> tuple[datetime, datetime] | None:
     """The window most recently announced on this topic (None: never announced)."""
-    with ledger.session() as s:
-        rows = [r for r in store.on_topic(s, customer_id, topic) if r.status != DeliveryStatus.FAILED]
+    rows = [r for r in store.topic_rows(ledger, customer_id, topic) if r.status != DeliveryStatus.FAILED]
     if not rows:
         return None
     ctx = decode_context(rows[-1].context)

@@ -11,11 +11,9 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from opskeeper.calendar import tier_deadline
 from opskeeper.config.estate import Estate
-from opskeeper.ledger import Ledger, LedgerError
+from opskeeper.ledger import Ledger
 from opskeeper.ledger import notify as store
 from opskeeper.ledger.notify import DeliveryStatus, Notification
 from opskeeper.notify import plan
@@ -47,8 +45,7 @@ def send_round(
     """
     group = group or plan.group_key(req.event, req.customer.id, req.dedup_key)
     dedup = req.dedup_key if level is None else f"{req.dedup_key}#L{level}"
-    with ledger.session() as s:
-        first = next(iter(store.in_group(s, group)), None)
+    first = next(iter(store.group_rows(ledger, group)), None)
     due = first.deadline_at if first else tier_deadline(estate, req.customer, req.severity, now)
     ack_required = estate.emergency_plan.plan_for(req.severity).needs_ack and not internal
     rnd = Round(group, dedup, None if internal else due, ack_required, now, level)
@@ -56,34 +53,18 @@ def send_round(
     new: list[Notification] = []
     for r in recips:
         key = plan.idempotency_key(req.event, req.customer.id, r.name, r.channel, dedup)
-        with ledger.session() as s:
-            existing = store.by_key(s, key)
+        existing = store.row_by_key(ledger, key)
         if existing is not None:
             rows.append(existing)
             continue
         new.append(compose(estate, renderer, req, r, key, rnd))
     for row in new:  # every message is rendered before any is written: a bad template sends nothing
         row.unreached_levels = list(first.unreached_levels) if first else []  # group-wide, like the level
-        rows.append(_insert(ledger, row))
+        rows.append(store.insert_once(ledger, row))
     owed = [r for r in rows if _owed(r, now)]
     clock = advancing(now)  # each row's attempt is stamped (and leased) when it really starts
     done = {r.id: deliver_row(estate, ledger, r, clock(), channels, sleep) for r in owed}
     return [NotificationRecord.of(done.get(r.id, r)) for r in rows]
-
-
-def _insert(ledger: Ledger, row: Notification) -> Notification:
-    try:
-        with ledger.session() as s:
-            s.add(row)
-        return row
-    except LedgerError as e:
-        if not isinstance(e.__cause__, IntegrityError):
-            raise
-        with ledger.session() as s:  # a concurrent run wrote the same key first: that row is the one
-            existing = store.by_key(s, row.key)
-        if existing is None:
-            raise
-        return existing
 
 
 def _owed(row: Notification, now: datetime) -> bool:

@@ -125,15 +125,10 @@ class Notifier:
     def ack(self, ledger: Ledger, ref: str, by: str, now: datetime | None = None) -> NotificationRecord:
         """Acknowledge by id or link token; acknowledges every message of the same group."""
         now = now or ledger.now()
-        with ledger.session() as s:
-            row = store.by_id_or_token(s, ref.strip())
-            if row is None:
-                raise NotifyInputError(f"no notification with id or token {ref!r}")
-            fresh = [r for r in store.in_group(s, row.group_key) if r.acked_at is None]
-            for r in fresh:
-                r.acked_at, r.acked_by = now, by
-            s.flush()
-            record = NotificationRecord.of(row)
+        row, fresh = store.ack_group(ledger, ref.strip(), by, now)
+        if row is None:
+            raise NotifyInputError(f"no notification with id or token {ref!r}")
+        record = NotificationRecord.of(row)
         if not fresh:
             return record  # already acknowledged (by whoever came first): nothing to record
         ledger.audit(
@@ -149,8 +144,7 @@ class Notifier:
     ) -> list[PendingItem]:
         """What is owed: undelivered messages and those awaiting acknowledgement, with time left."""
         now = now or ledger.now()
-        with ledger.session() as s:
-            rows = store.awaiting(s, customer_id)
+        rows = store.awaiting_rows(ledger, customer_id)
         items = []
         for row in rows:
             try:

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from opskeeper.config.estate import Estate
 from opskeeper.config.types import Severity
 from opskeeper.ledger import Ledger
@@ -40,9 +38,7 @@ class _Incident:
 
 
 def _incidents(ledger: Ledger) -> list[_Incident]:
-    with ledger.session() as s:
-        rows = list(s.scalars(select(Notification).where(Notification.event.in_([e.value for e in _INCIDENT]),
-                                                         Notification.level != ONCALL_LEVEL)))  # fmt: skip
+    rows = store.incident_rows(ledger, [e.value for e in _INCIDENT], except_level=ONCALL_LEVEL)
     by: dict[tuple[str, str], list[Notification]] = {}
     for r in rows:
         ctx = decode_context(r.context)
@@ -76,9 +72,8 @@ def remind_updates(
         except KeyError:
             continue
         dedup = f"update-due:{inc.incident_id}:{inc.updates}"
-        with ledger.session() as s:
-            if store.in_group(s, plan.group_key(Event.SLA_AT_RISK, customer.id, dedup)):
-                continue  # this slot was already reminded
+        if store.group_rows(ledger, plan.group_key(Event.SLA_AT_RISK, customer.id, dedup)):
+            continue  # this slot was already reminded
         req = notifier.request(
             estate, Event.SLA_AT_RISK, customer.id, inc.severity,
             {"subject_text": f"update to {customer.name} on {inc.incident_id} ({inc.title})",

@@ -22,11 +22,11 @@ from sqlalchemy import select
 
 from opskeeper.config.notify import DeliveryPolicy, SmtpSettings, WebhookEndpoint
 from opskeeper.ledger import Ledger
-from opskeeper.ledger.notify import DeliveryStatus, Notification
+from opskeeper.ledger.notify import DeliveryStatus, Notification, claim_next_attempt
 from opskeeper.notify.channels.outbox import OutboxChannel
 from opskeeper.notify.channels.smtp import SmtpChannel
 from opskeeper.notify.channels.webhook import WebhookChannel
-from opskeeper.notify.delivery import LEASE_FLOOR, _claim, _record_failure, deliver, lease_length, message_of
+from opskeeper.notify.delivery import LEASE_FLOOR, _record_failure, deliver, lease_length, message_of
 from opskeeper.notify.records import NotificationRecord
 from tests.ledger.conftest import pg_url  # noqa: F401  (the throwaway PostgreSQL database fixture)
 from tests.notify.conftest import EXAMPLE, GatedMailbox, SmtpServer, estate_file, free_port, use_smtp
@@ -206,7 +206,7 @@ def test_a_late_failure_of_an_expired_holder_leaves_the_new_holder_alone(estate,
     with ledger.session() as s:
         [row] = s.scalars(select(Notification)).all()
     expired = row.lease_until + timedelta(seconds=1)
-    taken = _claim(ledger, row.id, expired, expired + LEASE_FLOOR, None)  # another run takes it over
+    taken = claim_next_attempt(ledger, row.id, expired, expired + LEASE_FLOOR, None)  # another run takes it over
     assert taken == 2
     late = _record_failure(ledger, row.id, 1, "timed out", expired, True, True, estate.emergency_plan.delivery)
     assert (late.status, late.attempts) == (DeliveryStatus.PENDING, 2)
