@@ -15,10 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from opskeeper.anchors.identity import ledger_id
+from opskeeper.anchors.identity import IDENTITY_ACTION, identity_of
 from opskeeper.anchors.places import LOCAL_WARNING, AnchorPlace, anchor_places, list_anchors
 from opskeeper.anchors.record import PREFIX, Anchor, AnchorError, AnchorName
 from opskeeper.backup.store.dir import DirStore
@@ -26,7 +23,7 @@ from opskeeper.backup.store.interface import BackupStore
 from opskeeper.config.estate import Estate
 from opskeeper.errors import OpskeeperError
 from opskeeper.ledger import Ledger
-from opskeeper.ledger.audit import AuditEntry
+from opskeeper.ledger import anchors as trail
 
 
 class AnchorStatus(StrEnum):
@@ -71,11 +68,11 @@ class AnchorReport:
         return not self.problems
 
 
-def judge(session: Session, anchor: Anchor, where: str, last_seq: int | None = None) -> AnchorResult:
+def judge(ledger: Ledger, anchor: Anchor, where: str, last_seq: int | None = None) -> AnchorResult:
     """One anchor against the ledger; ``last_seq`` (the trail's last entry) is looked up when not given."""
     if last_seq is None:
-        last_seq = session.execute(select(func.max(AuditEntry.seq))).scalar() or 0
-    row_hash = session.execute(select(AuditEntry.hash).where(AuditEntry.seq == anchor.seq)).scalar()
+        last_seq = trail.last_seq(ledger)
+    row_hash = trail.entry_hash(ledger, anchor.seq)
     said = f"anchor of {anchor.anchored_at.isoformat()} (#{anchor.seq}) at {where}"
     status, message = AnchorStatus.OK, ""
     if last_seq < anchor.seq:
@@ -116,7 +113,7 @@ def _readable(store: BackupStore) -> None:
 
 
 def _check_place(
-    session: Session, place: AnchorPlace, store: BackupStore, ours: _Ours
+    ledger: Ledger, place: AnchorPlace, store: BackupStore, ours: _Ours
 ) -> tuple[PlaceReport, list[AnchorResult]]:
     where = place.where(store)
     _readable(store)
@@ -129,7 +126,7 @@ def _check_place(
         except OpskeeperError as e:
             results.append(AnchorResult(where, a.name, a.seq, a.anchored_at, AnchorStatus.UNREADABLE, str(e)))
             continue
-        result = judge(session, anchor, where, ours.last_seq)
+        result = judge(ledger, anchor, where, ours.last_seq)
         if anchor.ledger_id != ours.ledger_id:
             this = f"this ledger is {ours.ledger_id}" if ours.ledger_id else "this ledger has no identity"
             result = replace(result, status=AnchorStatus.FOREIGN, message=(
@@ -151,23 +148,23 @@ class _Ours:
 def check_anchors(estate: Estate, ledger: Ledger) -> AnchorReport:
     """Read every anchor at every anchor place and check the ledger against it."""
     places, results, problems, warnings = [], [], [], []
-    with ledger.session() as s:
-        last_seq = s.execute(select(func.max(AuditEntry.seq))).scalar() or 0
-        ours = _Ours(ledger_id(s), last_seq, frozenset(estate.audit.other_ledgers))
-        for place in anchor_places(estate):
-            try:
-                with place.open() as store:
-                    report, found = _check_place(s, place, store, ours)
-            except OpskeeperError as e:
-                places.append(PlaceReport(place.name, place.name, False, error=str(e)))
-                problems.append(f"anchor target {place.name} could not be read, so the trail was not "
-                                f"checked against it: {e}")  # fmt: skip
-                continue
-            places.append(report)
-            results += found
-            problems += [r.message for r in found if r.status is not AnchorStatus.OK]
-            if place.local:
-                warnings.append(LOCAL_WARNING)
+    # Entries up to last_seq are read one by one after it: appends meanwhile only add later ones.
+    state = trail.trail_state(ledger, IDENTITY_ACTION)
+    ours = _Ours(identity_of(state.identity_subject), state.last_seq, frozenset(estate.audit.other_ledgers))
+    for place in anchor_places(estate):
+        try:
+            with place.open() as store:
+                report, found = _check_place(ledger, place, store, ours)
+        except OpskeeperError as e:
+            places.append(PlaceReport(place.name, place.name, False, error=str(e)))
+            problems.append(f"anchor target {place.name} could not be read, so the trail was not "
+                            f"checked against it: {e}")  # fmt: skip
+            continue
+        places.append(report)
+        results += found
+        problems += [r.message for r in found if r.status is not AnchorStatus.OK]
+        if place.local:
+            warnings.append(LOCAL_WARNING)
     if not any(r.status is AnchorStatus.OK for r in results) and not problems:
         warnings.append("no anchors of this ledger yet: run `opskeeper audit anchor` (the tick does it daily)")
     return AnchorReport(ours.ledger_id, places, results, problems, warnings)

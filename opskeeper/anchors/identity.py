@@ -8,37 +8,29 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from opskeeper.ledger import Ledger
-from opskeeper.ledger import audit as ledger_audit
+from opskeeper.ledger import anchors as trail
 
 IDENTITY_ACTION = "ledger.identity"
 _SUBJECT = "ledger:"
 
 
-def ledger_id(session: Session) -> str | None:
-    """The identity recorded first (a concurrent second one is ignored), or None before the first anchor."""
-    subject = session.execute(
-        select(ledger_audit.AuditEntry.subject)
-        .where(ledger_audit.AuditEntry.action == IDENTITY_ACTION)
-        .order_by(ledger_audit.AuditEntry.seq)
-        .limit(1)
-    ).scalar()
+def identity_of(subject: str | None) -> str | None:
     return subject.removeprefix(_SUBJECT) if subject else None
+
+
+def ledger_id(ledger: Ledger) -> str | None:
+    """The identity recorded first (a concurrent second one is ignored), or None before the first anchor."""
+    return identity_of(trail.first_subject(ledger, IDENTITY_ACTION))
 
 
 def ensure_ledger_id(ledger: Ledger) -> str:
     """This ledger's identity, recorded now if it has none."""
-    with ledger.session() as s:
-        found = ledger_id(s)
+    found = ledger_id(ledger)
     if found:
         return found
-    with ledger.session() as s:
-        ledger_audit.append(s, "opskeeper", IDENTITY_ACTION, f"{_SUBJECT}{uuid.uuid4().hex}",
-                            {"why": "names this ledger's audit anchors"})  # fmt: skip
-    with ledger.session() as s:
-        first = ledger_id(s)
+    ledger.audit("opskeeper", IDENTITY_ACTION, f"{_SUBJECT}{uuid.uuid4().hex}",
+                 {"why": "names this ledger's audit anchors"})  # fmt: skip
+    first = ledger_id(ledger)
     assert first is not None
     return first

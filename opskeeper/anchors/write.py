@@ -11,18 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
-
 from opskeeper import __version__
 from opskeeper.anchors.check import AnchorStatus, judge
-from opskeeper.anchors.identity import ensure_ledger_id, ledger_id
+from opskeeper.anchors.identity import IDENTITY_ACTION, ensure_ledger_id, identity_of
 from opskeeper.anchors.places import AnchorPlace, anchor_places, list_anchors
 from opskeeper.anchors.record import Anchor, AnchorError
 from opskeeper.backup.store.interface import BackupStore
 from opskeeper.config.estate import Estate
 from opskeeper.errors import OpskeeperError
 from opskeeper.ledger import Ledger
-from opskeeper.ledger.audit import AuditHead
+from opskeeper.ledger import anchors as trail
 
 
 class PlaceStatus(StrEnum):
@@ -59,9 +57,7 @@ def _head(ledger: Ledger) -> tuple[int, str]:
             f"the audit chain does not verify ({len(problems)} problem(s) in {count} entries): a broken head "
             "is not anchored; run `opskeeper audit verify`"
         )
-    with ledger.session() as s:
-        head = s.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
-    return int(head.seq), str(head.hash)
+    return trail.head(ledger)
 
 
 def _write_to(
@@ -81,8 +77,7 @@ def _write_to(
         newest = Anchor.from_json(store.get(names[-1].name), f"{names[-1].name} at {where}")
         if (newest.seq, newest.hash) == (anchor.seq, anchor.hash):
             return PlaceOutcome(place.name, where, PlaceStatus.UNCHANGED, newest.name)
-        with ledger.session() as s:
-            verdict = judge(s, newest, where)
+        verdict = judge(ledger, newest, where)
         if verdict.status is not AnchorStatus.OK:
             raise AnchorError(f"not anchoring over a contradiction: {verdict.message}")
     store.put(anchor.name, anchor.to_json(), retain=True)
@@ -108,9 +103,8 @@ def anchor_now(estate: Estate, ledger: Ledger, now: datetime | None = None) -> A
 def anchor_due(estate: Estate, ledger: Ledger, now: datetime) -> bool:
     """Is some place without an anchor of this ledger, or its newest older than ``audit.every`` and
     behind the head?"""
-    with ledger.session() as s:
-        lid = ledger_id(s)
-        head_seq = s.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar()
+    head_seq, subject = trail.head_seq_and_subject(ledger, IDENTITY_ACTION)
+    lid = identity_of(subject)
     if lid is None:
         return True
     for place in anchor_places(estate):
