@@ -18,7 +18,7 @@ from opskeeper.config.types import FindingSeverity
 from opskeeper.config.types import Severity as NoticeSeverity
 from opskeeper.i18n import Localized
 from opskeeper.ledger import Ledger
-from opskeeper.ledger.findings import Finding
+from opskeeper.ledger import security as scans
 from opskeeper.notify.events import Event
 from opskeeper.notify.service import notify
 
@@ -80,9 +80,4 @@ def _title(alert: Alert) -> Localized:
 
 
 def _mark_notified(ledger: Ledger, ids: list[int]) -> None:
-    now = ledger.now()
-    with ledger.session() as s:
-        for fid in ids:
-            f = s.get(Finding, fid)
-            if f is not None:
-                f.notified_at = now
+    scans.mark_notified(ledger, ids, ledger.now())

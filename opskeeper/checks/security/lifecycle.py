@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
 from opskeeper.checks.security.model import CheckResult, ObjectResult
 from opskeeper.checks.security.scan import HostScan
 from opskeeper.ledger.findings import (
@@ -22,9 +20,8 @@ from opskeeper.ledger.findings import (
     ScanStatus,
     SecurityScan,
     fingerprint,
-    host_findings,
-    record_baseline,
 )
+from opskeeper.ledger.security import ScanWriter
 
 DEFAULT_REMEDIATION = {
     "critical": timedelta(days=7),
@@ -84,7 +81,7 @@ def _status(scan: HostScan) -> ScanStatus:
 
 
 def record_host_scan(
-    s: Session,
+    s: ScanWriter,
     scan: HostScan,
     remediation: Mapping[str, timedelta] | None = None,
     run_id: int | None = None,
@@ -100,7 +97,7 @@ def record_host_scan(
     s.add(row)
     s.flush()
     diff = ScanDiff(row.id, t.host, t.customer_id, ScanStatus(row.status), row.score)
-    existing = host_findings(s, t.host)
+    existing = s.host_findings(t.host)
     failing: list[Finding] = []
     for result in scan.results:
         if not result.ran:
@@ -130,7 +127,7 @@ def record_host_scan(
             diff.incomparable.append(FindingRef.of(f, now))
     _acceptance_and_deadlines(existing.values(), now, diff)
     if not scan.error:
-        record_baseline(s, t.host, dict(scan.integrity_hashes), now, replace=False)
+        s.record_baseline(t.host, dict(scan.integrity_hashes), now, replace=False)
     row.summary = {"counts": diff.counts(), "skipped_checks": diff.skipped_checks}
     return diff
 
@@ -147,7 +144,7 @@ def _unknown(scan: HostScan, host: str) -> set[str]:
 
 
 def _upsert_failing(
-    s: Session,
+    s: ScanWriter,
     f: Finding | None,
     fp: str,
     scan: HostScan,

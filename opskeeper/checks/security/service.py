@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-
 from opskeeper.checks.security.collect import collect
 from opskeeper.checks.security.lifecycle import ScanDiff, record_host_scan
 from opskeeper.checks.security.model import ScanError, ScanTarget
@@ -20,8 +18,9 @@ from opskeeper.checks.security.scan import HostScan, scan_host
 from opskeeper.config.estate import Estate, Host
 from opskeeper.errors import InputError
 from opskeeper.ledger import Ledger
-from opskeeper.ledger.core import Run, RunStatus
-from opskeeper.ledger.findings import ScanStatus, baseline, record_baseline
+from opskeeper.ledger import security as scans
+from opskeeper.ledger.core import RunStatus
+from opskeeper.ledger.findings import ScanStatus
 from opskeeper.remote import connect as remote_connect
 from opskeeper.remote.fanout import Runner, Work, reraise, threaded
 from opskeeper.remote.interface import Executor
@@ -85,8 +84,7 @@ def host_jobs(estate: Estate, customer: str | None = None) -> list[ScanJob]:
 
 def scan_job(ledger: Ledger, job: ScanJob, connector: ExecutorFactory | None = None) -> HostScan:
     """Collect and judge one host (no ledger writes: safe to run in parallel)."""
-    with ledger.session() as s:
-        known = baseline(s, job.host.name)
+    known = scans.host_baseline(ledger, job.host.name)
     now = ledger.now()
     try:
         executor = connector(job.host) if connector else connect(job.host, ledger)
@@ -97,8 +95,7 @@ def scan_job(ledger: Ledger, job: ScanJob, connector: ExecutorFactory | None = N
 
 
 def record(ledger: Ledger, job: ScanJob, scan: HostScan, run_id: int | None) -> ScanDiff:
-    with ledger.session() as s:
-        diff = record_host_scan(s, scan, job.remediation, run_id)
+    diff = scans.write_scan(ledger, lambda w: record_host_scan(w, scan, job.remediation, run_id))
     ledger.audit("opskeeper", "security.scan", job.host.name, {"scan_id": diff.scan_id, **diff.counts()})
     return diff
 
@@ -106,11 +103,7 @@ def record(ledger: Ledger, job: ScanJob, scan: HostScan, run_id: int | None) -> 
 def start_run(
     ledger: Ledger, customer: str | None, trigger: str = "manual", flow_run_id: str | None = None
 ) -> int:
-    with ledger.session() as s:
-        run = Run(kind="scan", customer_id=customer, trigger=trigger, flow_run_id=flow_run_id)
-        s.add(run)
-        s.flush()
-        return run.id
+    return scans.start_scan_run(ledger, customer, trigger, flow_run_id)
 
 
 def finish_run(ledger: Ledger, report: ScanReport) -> None:
@@ -120,12 +113,8 @@ def finish_run(ledger: Ledger, report: ScanReport) -> None:
     for d in report.diffs:
         for k, v in d.counts().items():
             totals[k] = totals.get(k, 0) + v
-    with ledger.session() as s:
-        run = s.get(Run, report.run_id)
-        if run is not None:
-            run.status, run.ended_at = report.status, ledger.now()
-            run.summary = {"hosts": len(report.diffs), **totals}
-            run.reason = report.error
+    summary = {"hosts": len(report.diffs), **totals}
+    scans.finish_scan_run(ledger, report.run_id, report.status, summary, report.error)
 
 
 def scan_work(ledger: Ledger, connector: ExecutorFactory) -> Work[ScanJob, HostScan]:
@@ -191,8 +180,7 @@ def rebaseline(
     if not sect.ok:
         raise ScanError(f"{host_name}: cannot hash the integrity paths: {sect.error}")
     hashes = dict(sect.data["hashes"])
-    with ledger.session() as s:
-        n = record_baseline(s, host_name, hashes, ledger.now(), replace=True)
+    n = scans.replace_baseline(ledger, host_name, hashes, ledger.now())
     ledger.audit(by, "security.rebaseline", host_name, {"files": n})
     return n
 
@@ -205,14 +193,7 @@ def customers_due(estate: Estate, ledger: Ledger, now: datetime, every: timedelt
 
     For the tick: a weekly scan that the scheduler missed is simply due at the next tick.
     """
-    done = (RunStatus.OK, RunStatus.PARTIAL)
-    with ledger.session() as s:
-        rows = s.execute(
-            select(Run.customer_id, func.max(Run.started_at))
-            .where(Run.kind == "scan", Run.status.in_([d.value for d in done]))
-            .group_by(Run.customer_id)
-        ).all()
-    last: dict[str | None, datetime] = {cid: at for cid, at in rows}
+    last = scans.last_scans(ledger)
     due = []
     for c in estate.customers:
         seen = [t for t in (last.get(c.id), last.get(None)) if t is not None]

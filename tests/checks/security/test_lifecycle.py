@@ -22,6 +22,7 @@ from opskeeper.ledger.findings import (
     list_findings,
     score_history,
 )
+from opskeeper.ledger.security import write_scan
 from tests.checks.security.helpers import target
 from tests.conftest import EXAMPLE_ESTATE
 
@@ -47,8 +48,7 @@ def ledger() -> Ledger:
 
 
 def record(ledger: Ledger, s: HostScan):  # type: ignore[no-untyped-def]
-    with ledger.session() as sess:
-        return record_host_scan(sess, s, REMEDIATION)
+    return write_scan(ledger, lambda w: record_host_scan(w, s, REMEDIATION))
 
 
 def test_new_persisting_resolved(ledger: Ledger) -> None:
