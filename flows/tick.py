@@ -100,9 +100,8 @@ def _drill_seen(ledger: Ledger, customer_id: str, scenario: str) -> Callable[[da
     """Did the claimed drill begin (even to be refused: a drill row is written first) since the claim?"""
 
     def seen(since: datetime) -> bool:
-        with ledger.session() as s:
-            last = ledger_drills.list_drills(s, customer=customer_id, scenario=scenario, limit=1)
-        return bool(last) and last[0].started_at >= since
+        started = ledger_drills.last_drill_started(ledger, customer_id, scenario)
+        return started is not None and started >= since
 
     return seen
 

@@ -10,16 +10,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-
 from opskeeper.calendar import Interval, PlannedRun, PlanStatus, open_windows
 from opskeeper.config.estate import Customer, Estate
 from opskeeper.config.types import Cadence
 from opskeeper.drills.freshness import due_drills
-from opskeeper.ledger import Ledger, LedgerError
+from opskeeper.ledger import Ledger
+from opskeeper.ledger import dispatch as dispatches
 from opskeeper.ledger import runs as ledger_runs
-from opskeeper.ledger.core import Dispatch
 from opskeeper.ledger.planning import (
     FIRST_TICK,
     History,
@@ -116,36 +113,20 @@ def claim(
     claiming and starting the flow, and its row must not block the window for good.
     """
     now = now or ledger.now()
-    try:
-        with ledger.session() as s:
-            s.add(Dispatch(kind=kind, customer_id=customer_id, subject=subject, slot=slot, dispatched_at=now))
-    except LedgerError as e:
-        if isinstance(e.__cause__, IntegrityError):
-            return work_seen is not None and _take_over_stale(
-                ledger, (kind, customer_id, subject, slot), work_seen, now
-            )
-        raise
-    return True
+    key = (kind, customer_id, subject, slot)
+    if dispatches.insert_dispatch(ledger, key, now):
+        return True
+    return work_seen is not None and _take_over_stale(ledger, key, work_seen, now)
 
 
 def _take_over_stale(
     ledger: Ledger, key: tuple[str, str, str, str], work_seen: Callable[[datetime], bool], now: datetime
 ) -> bool:
-    kind, customer_id, subject, slot = key
-    where = (Dispatch.kind == kind, Dispatch.customer_id == customer_id, Dispatch.subject == subject,
-             Dispatch.slot == slot)  # fmt: skip
-    with ledger.session() as s:
-        claimed_at = s.execute(select(Dispatch.dispatched_at).where(*where)).scalar()
+    claimed_at = dispatches.dispatched_at(ledger, key)
     if claimed_at is None or now - claimed_at < STALE_CLAIM or work_seen(claimed_at):
         return False
-    with ledger.session() as s:
-        # Conditional on the claim still being stale: of two ticks taking it over at once, one wins.
-        taken = s.execute(
-            update(Dispatch)
-            .where(*where, Dispatch.dispatched_at <= now - STALE_CLAIM)
-            .values(dispatched_at=now)
-        ).rowcount  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult
-    if taken != 1:
+    # Conditional on the claim still being stale: of two ticks taking it over at once, one wins.
+    if not dispatches.take_over_stale(ledger, key, now, STALE_CLAIM):
         return False
     ledger.audit("scheduler", "dispatch.reclaimed", "/".join(key),
                  {"claimed_at": claimed_at.isoformat(), "why": "its work never started"})  # fmt: skip
@@ -160,12 +141,7 @@ def record_missed(ledger: Ledger, customer_id: str, cadence: Cadence, period: st
 
 
 def claimed(ledger: Ledger, kind: str, customer_id: str, subject: str, slot: str) -> bool:
-    with ledger.session() as s:
-        found = s.execute(
-            select(Dispatch.id).where(Dispatch.kind == kind, Dispatch.customer_id == customer_id,
-                                      Dispatch.subject == subject, Dispatch.slot == slot)
-        ).first()  # fmt: skip
-    return found is not None
+    return dispatches.is_claimed(ledger, (kind, customer_id, subject, slot))
 
 
 @dataclass(frozen=True)

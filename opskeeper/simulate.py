@@ -31,8 +31,8 @@ from opskeeper.drills.scenarios import find_scenario
 from opskeeper.errors import InputError
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import StepStatus
-from opskeeper.ledger.drills import Drill, DrillStatus
 from opskeeper.ledger.planning import all_last_passes, record_covered
+from opskeeper.ledger.simulation import record_simulated_drill
 from opskeeper.maintenance import HostJob, HostResult, Trigger, run_customer
 from opskeeper.notify.interface import Channel, Message
 from opskeeper.notify.notices import send_maintenance_notices
@@ -223,6 +223,4 @@ def _record_drill(w: World, customer_id: str, scenario: str, now: datetime) -> N
     """A drill that ran and passed (nothing was touched): its freshness resets as a real pass would."""
     customer = w.estate.customer(customer_id)
     system = next(s for s in customer.systems if scenario in s.drills)
-    with w.ledger.session() as s:
-        s.add(Drill(scenario=scenario, customer_id=customer_id, system_id=system.id, triggered_by="simulate",
-                    started_at=now, ended_at=now, status=DrillStatus.PASS, reason="simulated"))  # fmt: skip
+    record_simulated_drill(w.ledger, customer_id, system.id, scenario, now)

@@ -6,15 +6,13 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from opskeeper.calendar import blackout_at, next_period, period_of, window_open_at
 from opskeeper.config.estate import Customer, Estate
 from opskeeper.config.types import Cadence
 from opskeeper.ledger import Ledger
-from opskeeper.ledger.core import Dispatch, RunStatus, SlaBreach
-from opskeeper.ledger.drills import Drill
+from opskeeper.ledger.core import RunStatus
 from opskeeper.ledger.planning import COVERED_PREFIX, History, RunRow, load_history
+from opskeeper.ledger.simulation import MissedPeriod, simulation_records
 from opskeeper.planner import announcements
 
 NO_WINDOW = "no open maintenance window"
@@ -60,10 +58,8 @@ def report(
     estate: Estate, ledger: Ledger, start: datetime, end: datetime, customers: list[Customer]
 ) -> list[CustomerReport]:
     history = load_history(ledger, start - timedelta(days=1))
-    with ledger.session() as s:
-        breaches = list(s.scalars(select(SlaBreach).where(SlaBreach.kind == "maintenance")))
-        drills = list(s.execute(select(Drill.customer_id, Drill.scenario, Drill.started_at)))
-        claims = list(s.execute(select(Dispatch.customer_id, Dispatch.subject, Dispatch.slot, Dispatch.kind)))
+    recs = simulation_records(ledger)
+    breaches, drills, claims = recs.breaches, recs.drills, recs.claims
     out = []
     for c in customers:
         tier = estate.tier_of(c)
@@ -79,7 +75,7 @@ def report(
 
 
 def _cadence(
-    c: Customer, cadence: Cadence, history: History, breaches: list[SlaBreach], start: datetime, end: datetime,
+    c: Customer, cadence: Cadence, history: History, breaches: list[MissedPeriod], start: datetime, end: datetime,
     notice: timedelta,
 ) -> CadenceReport:  # fmt: skip
     r = CadenceReport(cadence.value, periods=_count_periods(cadence, c.timezone, start, end))

@@ -355,3 +355,10 @@ def last_passes_of(ledger: Ledger, customer: str) -> dict[str, datetime]:
     """``last_passes`` in its own transaction: scenario -> start of its newest passing drill."""
     with ledger.session() as s:
         return last_passes(s, customer)
+
+
+def last_drill_started(ledger: Ledger, customer: str, scenario: str) -> datetime | None:
+    """When the newest drill of this scenario for this customer began (a refused one too), or None."""
+    with ledger.session() as s:
+        last = list_drills(s, customer=customer, scenario=scenario, limit=1)
+    return last[0].started_at if last else None
