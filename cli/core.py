@@ -31,12 +31,17 @@ maintenance_app = typer.Typer(help="Monthly, quarterly and annual maintenance.",
 runs_app = typer.Typer(help="Runs on record in the ledger.", no_args_is_help=True)
 
 
-def validate(json_out: bool = JsonOption) -> None:
+def validate(
+    json_out: bool = JsonOption,
+    offline: bool = typer.Option(
+        False, "--offline", help="Skip the checks that need the network or a Prefect server (secret blocks)."
+    ),
+) -> None:
     """Check the estate, runbooks and templates; print every problem with file and line."""
 
     def body() -> None:
         path = common.estate_path()
-        estate, runbooks, _ = validate_all(path)
+        estate, runbooks, _ = validate_all(path, offline=offline)
         hosts = sum(len(s.hosts) for c in estate.customers for s in c.systems)
         if json_out:
             print_json({"ok": True, "config": str(path), "customers": len(estate.customers), "hosts": hosts,

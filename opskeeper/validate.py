@@ -59,8 +59,12 @@ def _locate(problems: list[Problem], config: Path) -> list[Problem]:
     return out
 
 
-def validate_all(config: Path) -> tuple[Estate, RunbookSet, list[Problem]]:
-    """Load everything; raise ConfigError listing all problems, or return what was loaded."""
+def validate_all(config: Path, *, offline: bool = True) -> tuple[Estate, RunbookSet, list[Problem]]:
+    """Load everything; raise ConfigError listing all problems, or return what was loaded.
+
+    ``offline=False`` (``opskeeper validate`` without ``--offline``) also runs the checks that need the network or
+    a Prefect server; a run's own validation stays offline.
+    """
     estate = load_estate(config)
     problems: list[Problem] = []
     runbooks = RunbookSet({}, {}, {})
