@@ -19,3 +19,10 @@ class WorkFailed(OpskeeperError):
     """The work ran and failed. Exit code 1."""
 
     exit_code = 1
+
+
+class Refused(OpskeeperError):
+    """The work was refused (a closed window, a blackout, a missing approval): what was refused did not run,
+    and nothing failed. Exit code 3: run it again when it is allowed (or approved)."""
+
+    exit_code = 3

@@ -1,6 +1,11 @@
 """Scheduled maintenance of a customer's hosts: gate by window and blackout, run the cadence's
 runbook on every host, record every step, end ok / partial / failed.
 
+A re-run in the same period resumes (``again=False``, the default, also for the tick's catch-up): the
+steps the period's earlier runs did on a host are recorded as done earlier, with the run that did them,
+and not repeated (the rule: :mod:`opskeeper.runbook.resume`); a host with nothing left is not connected
+to. ``again=True`` (``--again``) repeats everything, on the audit trail.
+
 Pure core: :func:`run_customer` is the one orchestration; a ``HostRunner`` runs the hosts.
 The work on one host is :func:`host_work`; the Prefect flow (flows/maintenance.py) runs it
 with the Prefect runner (each host a task), the tests and tools with :func:`threaded_runner`.
@@ -9,7 +14,7 @@ with the Prefect runner (each host a task), the tests and tools with :func:`thre
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import opskeeper.drills  # noqa: F401  registers the drill actions a runbook may use
@@ -28,14 +33,16 @@ from opskeeper.remote import connect
 from opskeeper.remote.fanout import Runner, Work, threaded
 from opskeeper.remote.interface import ExecutorError
 from opskeeper.remote.locks import HostBusy, holding
-from opskeeper.runbook.engine import Gate, HostRun, HostTarget, StepRecord, host_status
+from opskeeper.runbook import resume
+from opskeeper.runbook.engine import Gate, HostRun, HostTarget, StepRecord, done_earlier, host_status, selects
 from opskeeper.timefmt import fmt_local
 from opskeeper.trigger import Trigger
 
 KIND = "maintenance"
 
 __all__ = ["GateDecision", "HostJob", "HostResult", "HostRunner", "MaintenanceResult", "Trigger", "crashed",
-           "gate_for", "host_runner", "host_work", "overall", "run_customer", "run_host", "threaded_runner"]
+           "gate_for", "host_result", "host_runner", "host_work", "overall", "run_customer", "run_host",
+           "threaded_runner"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class HostJob:
     runbook: str
     gate: Gate
     now: datetime | None = None  # the run's clock (tests pin it); None: the real time on the worker
+    done: tuple[tuple[str, str, int], ...] = ()  # (runbook, step, run that did it): not repeated
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,14 @@ class HostResult:
     steps: int
     failed: tuple[str, ...] = ()
     error: str | None = None
+    done_earlier: int = 0  # of ``steps``: done by earlier runs of the period, not repeated
+    earlier_runs: tuple[int, ...] = ()  # the runs that did them
+    held: tuple[str, ...] = ()  # steps the gate held back: the window, a blackout, no approval
+
+    @property
+    def nothing_left(self) -> bool:
+        """Every step of this host was done by earlier runs of the period."""
+        return self.steps > 0 and self.done_earlier == self.steps
 
 
 HostRunner = Callable[[Sequence[HostJob]], list[HostResult]]
@@ -105,6 +121,17 @@ class MaintenanceResult:
     status: RunStatus
     reason: str = ""
     hosts: list[HostResult] = field(default_factory=list)
+    again: bool = False  # --again: a full repeat, nothing taken as done earlier
+
+    @property
+    def resumed_from(self) -> list[int]:
+        """The earlier runs whose steps this run did not repeat."""
+        return sorted({r for h in self.hosts for r in h.earlier_runs})
+
+    @property
+    def nothing_left(self) -> bool:
+        """Earlier runs of the period did every step: this run did (and told) nothing."""
+        return bool(self.hosts) and all(h.nothing_left for h in self.hosts)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -112,9 +139,12 @@ class MaintenanceResult:
             "cadence": self.cadence,
             "status": str(self.status),
             "reason": self.reason,
+            "again": self.again,
+            "resumed_from": self.resumed_from,
             "hosts": [
                 {"host": h.host, "system": h.system, "status": str(h.status), "steps": h.steps,
-                 "failed": list(h.failed), "error": h.error}
+                 "failed": list(h.failed), "error": h.error, "done_earlier": h.done_earlier,
+                 "earlier_runs": list(h.earlier_runs), "held": list(h.held)}
                 for h in self.hosts
             ],
         }  # fmt: skip
@@ -151,13 +181,20 @@ def run_host(estate: Estate, runbooks: RunbookSet, ledger: Ledger, job: HostJob)
         # never leaves a host locked. So we wait for as long as a living holder keeps it.
         with holding(lock_url(ledger), [host.name], owner=f"maintenance run {job.run_id}", timeout=None):
             run = HostRun(target, job.gate, lambda r: ledger_runs.add_step(ledger, job.run_id, r))
-            records = run.run(steps)
+            records = run.run(steps, {(book, step): by for book, step, by in job.done})
     except HostBusy as e:
         return _host_error(ledger, job, system.id, "lock", started, str(e))
     finally:
         executor.close()  # also when the lock backend could not be reached
+    return host_result(host.name, system.id, records)
+
+
+def host_result(host: str, system: str, records: Sequence[StepRecord]) -> HostResult:
+    """How a host ended, from its step records."""
     failed = tuple(r.step for r in records if r.status in (StepStatus.FAILED, StepStatus.ERROR))
-    return HostResult(host.name, system.id, host_status(records), len(records), failed)
+    earlier = [r.done_in_run for r in records if r.done_in_run is not None]
+    return HostResult(host, system, host_status(records), len(records), failed, done_earlier=len(earlier),
+                      earlier_runs=tuple(sorted(set(earlier))), held=tuple(r.step for r in records if r.held))  # fmt: skip
 
 
 def _host_error(
@@ -202,6 +239,48 @@ def overall(hosts: Sequence[HostResult]) -> RunStatus:
     return RunStatus.FAILED if good == 0 else RunStatus.PARTIAL
 
 
+def _nothing_left(
+    ledger: Ledger, run_id: int, system_id: str, host: str, done: Sequence[tuple[str, str, int]]
+) -> HostResult:
+    """A host whose every step was done earlier in the period: on record as such, never connected to."""
+    at = ledger.now()
+    records = [done_earlier(book, step, host, at, by) for book, step, by in done]
+    for rec in records:
+        ledger_runs.add_step(ledger, run_id, rec)
+    return host_result(host, system_id, records)
+
+
+def _split_hosts(
+    ledger: Ledger, customer: Customer, steps: Sequence[tuple[str, Step]], done: dict[str, resume.Done],
+    template: HostJob,
+) -> tuple[dict[tuple[str, str], HostResult], list[HostJob]]:  # fmt: skip
+    """The hosts with nothing left (each recorded as done earlier, never connected to) and the jobs of
+    the others, each carrying its done steps."""
+    finished: dict[tuple[str, str], HostResult] = {}
+    jobs = []
+    for s in customer.systems:
+        for h in s.hosts:
+            mine = done.get(h.name, {})
+            keys = [(book, st.name) for book, st in steps if selects(st.on, h)]
+            if keys and all(k in mine for k in keys):
+                finished[(s.id, h.name)] = _nothing_left(ledger, template.run_id, s.id, h.name,
+                                                         [(*k, mine[k]) for k in keys])  # fmt: skip
+                continue
+            done_here = tuple((book, name, by) for (book, name), by in mine.items())
+            jobs.append(replace(template, system_id=s.id, host_name=h.name, done=done_here))
+    return finished, jobs
+
+
+def _reason(result: MaintenanceResult, gate: GateDecision, dry_run: bool) -> str:
+    parts = ["dry run: nothing was changed" + (f" ({gate.reason})" if gate.reason else "")] if dry_run else (
+        [gate.reason] if gate.reason else [])  # fmt: skip
+    if result.resumed_from:
+        n = sum(h.done_earlier for h in result.hosts)
+        runs = ", ".join(str(r) for r in result.resumed_from)
+        parts.append(f"resumed: {n} step(s) done earlier by run(s) {runs} not repeated")
+    return "; ".join(parts)
+
+
 def run_customer(
     estate: Estate,
     runbooks: RunbookSet,
@@ -215,8 +294,12 @@ def run_customer(
     force_window: bool = False,
     trigger: Trigger = Trigger(),
     approved_by: str | None = None,
+    again: bool = False,
 ) -> MaintenanceResult:
-    """One maintenance run for one customer: gate, fan out over hosts, record, conclude."""
+    """One maintenance run for one customer: gate, fan out over hosts, record, conclude.
+
+    Resumes the period's earlier runs (their done steps are not repeated) unless ``again``.
+    """
     pinned_now = now  # only a caller-given time travels to the hosts
     if now is not None:  # a run made "at" a given time: its start, steps, samples and end carry that time
         ledger = ledger.with_clock(AnchoredClock(now))
@@ -240,6 +323,12 @@ def run_customer(
     if approved_by and not dry_run:
         ledger.audit(approved_by, "maintenance.approved", f"run/{run_id}",
                      {"customer": customer.id, "cadence": cadence.value, "triggered_by": trigger.by or ""})  # fmt: skip
+    if again and not dry_run:
+        ledger.audit(trigger.by or "unknown", "maintenance.again", f"run/{run_id}",
+                     {"customer": customer.id, "cadence": cadence.value, "period": period})  # fmt: skip
+    done = {} if again else resume.done_steps(
+        ledger_runs.period_steps(ledger, KIND, customer.id, cadence.value, period, before_run=run_id)
+    )
     step_gate = Gate(
         window_open=gate.allowed,
         window_reason=gate.reason,
@@ -247,19 +336,15 @@ def run_customer(
         dry_run=dry_run,
         recheck=not force_window,
     )
-    jobs = [
-        HostJob(run_id, customer.id, s.id, h.name, cadence.value, step_gate, pinned_now)
-        for s in customer.systems
-        for h in s.hosts
-    ]
-    result = MaintenanceResult(customer.id, cadence.value, run_id, RunStatus.RUNNING)
+    result = MaintenanceResult(customer.id, cadence.value, run_id, RunStatus.RUNNING, again=again)
     try:
-        result.hosts = runner(jobs)
+        finished, jobs = _split_hosts(ledger, customer, runbooks.expanded_steps(cadence.value), done,
+                                      HostJob(run_id, customer.id, "", "", cadence.value, step_gate, pinned_now))  # fmt: skip
+        ran = {(j.system_id, j.host_name): r for j, r in zip(jobs, runner(jobs), strict=True)}
+        order = [(s.id, h.name) for s in customer.systems for h in s.hosts]
+        result.hosts = [finished.get(k) or ran[k] for k in order]
         result.status = overall(result.hosts)
-        if dry_run:
-            result.reason = "dry run: nothing was changed" + (f" ({gate.reason})" if gate.reason else "")
-        elif gate.reason:
-            result.reason = gate.reason
+        result.reason = _reason(result, gate, dry_run)
     except Exception as e:
         result.status, result.reason = RunStatus.FAILED, f"run aborted: {type(e).__name__}: {e}"
         raise

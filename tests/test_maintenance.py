@@ -5,7 +5,8 @@ Runs on a copy of the example estate with its data made by the demo, in this tes
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,78 @@ def test_shipped_monthly_runbook_in_the_window(tmp_path: Path, opskeeper_home: P
     assert {("mem.used_pct", ""), ("disk.used_pct", "/"), ("load.5", "")} <= metrics
     assert {h.customer_id for h in samples} == {"volga"} and {h.host for h in samples} == {"volga-tms-1"}
     assert all(h.taken_at.tzinfo is not None for h in samples)
+
+
+COUNTED = """
+name: monthly
+steps:
+  - name: one
+    run: echo "{{ host.name }} one" >> %(count)s
+  - name: two
+    run: test ! -e %(broken)s-{{ host.name }} && echo "{{ host.name }} two" >> %(count)s
+  - name: three
+    run: echo "{{ host.name }} three" >> %(count)s
+"""
+
+
+def _executions(count: Path) -> Counter[str]:
+    return Counter(count.read_text().splitlines()) if count.exists() else Counter()
+
+
+def test_rerun_resumes_and_again_repeats(tmp_path: Path, opskeeper_home: Path) -> None:
+    """A host fails at step two: the re-run does only what is left; --again repeats all; the record says who did what."""
+    count, broken = tmp_path / "count", tmp_path / "broken"
+    env = Env(example_estate(tmp_path, opskeeper_home, COUNTED % {"count": count, "broken": broken},
+                             second_volga_host=True))  # fmt: skip
+    (tmp_path / "broken-volga-tms-2").touch()
+    first = env.run("volga", VOLGA_OPEN)
+    assert first.status is RunStatus.PARTIAL
+    assert _executions(count) == Counter(["volga-tms-1 one", "volga-tms-1 two", "volga-tms-1 three", "volga-tms-2 one"])
+
+    (tmp_path / "broken-volga-tms-2").unlink()  # repaired
+    second = env.run("volga", VOLGA_OPEN + timedelta(minutes=20))
+    assert second.status is RunStatus.OK
+    assert _executions(count) == Counter({f"volga-tms-{h} {s}": 1 for h in (1, 2) for s in ("one", "two", "three")})
+    assert second.reason == f"resumed: 4 step(s) done earlier by run(s) {first.run_id} not repeated"
+    by_host = {h.host: h for h in second.hosts}
+    assert (by_host["volga-tms-1"].done_earlier, by_host["volga-tms-1"].steps) == (3, 3)
+    assert (by_host["volga-tms-2"].done_earlier, by_host["volga-tms-2"].steps) == (1, 3)
+    rows = [(s.host, s.step, s.status, (s.detail or {}).get("done_in_run"), s.output)
+            for s in env.run_row(second.run_id).steps]  # fmt: skip
+    earlier = f"done earlier by run {first.run_id}"
+    assert sorted(rows) == sorted([
+        ("volga-tms-1", "one", "skipped", first.run_id, earlier), ("volga-tms-1", "two", "skipped", first.run_id, earlier),
+        ("volga-tms-1", "three", "skipped", first.run_id, earlier), ("volga-tms-2", "one", "skipped", first.run_id, earlier),
+        ("volga-tms-2", "two", "ok", None, ""), ("volga-tms-2", "three", "ok", None, ""),
+    ])  # fmt: skip
+    summary = env.run_row(second.run_id).summary or {}
+    assert summary["resumed_from"] == [first.run_id] and summary["again"] is False
+
+    third = env.run("volga", VOLGA_OPEN + timedelta(minutes=40), again=True, trigger=Trigger("manual", "alice"))
+    assert third.status is RunStatus.OK and third.reason == "" and third.resumed_from == []
+    assert set(_executions(count).values()) == {2}  # every step once more, on both hosts
+    with env.ledger.session() as s:
+        again = s.execute(select(AuditEntry.actor, AuditEntry.subject)
+                          .where(AuditEntry.action == "maintenance.again")).all()  # fmt: skip
+    assert [tuple(a) for a in again] == [("alice", f"run/{third.run_id}")]
+
+    fourth = env.run("volga", VOLGA_OPEN + timedelta(minutes=60))
+    assert fourth.status is RunStatus.OK and fourth.nothing_left
+    assert set(_executions(count).values()) == {2}  # nothing repeated
+    assert fourth.resumed_from == [third.run_id]  # the newest run that did each step
+
+
+def test_a_rolled_back_step_is_not_done(tmp_path: Path, opskeeper_home: Path) -> None:
+    """A failure rolled back the steps before it: the re-run does them again."""
+    count = tmp_path / "count"
+    book = (COUNTED % {"count": count, "broken": tmp_path / "broken"}).replace(
+        "    run: echo \"{{ host.name }} one\"", f"    rollback: echo undo >> {count}\n    run: echo \"{{{{ host.name }}}} one\""
+    ).replace("  - name: two\n", "  - name: two\n    on_failure: rollback\n")
+    env = Env(example_estate(tmp_path, opskeeper_home, book))
+    (tmp_path / "broken-volga-tms-1").touch()
+    assert env.run("volga", VOLGA_OPEN).status is RunStatus.FAILED
+    assert _executions(count) == Counter(["volga-tms-1 one", "undo"])
+    (tmp_path / "broken-volga-tms-1").unlink()
+    again = env.run("volga", VOLGA_OPEN + timedelta(minutes=20))
+    assert again.status is RunStatus.OK and again.resumed_from == []
+    assert _executions(count) == Counter({"volga-tms-1 one": 2, "undo": 1, "volga-tms-1 two": 1, "volga-tms-1 three": 1})

@@ -93,6 +93,45 @@ def add_step(ledger: Ledger, run_id: int, rec: Any) -> None:
                                metric=sm.metric, subject=sm.subject, value=sm.value, unit=sm.unit))  # fmt: skip
 
 
+# The detail key of a step a resumed run did not repeat: the run that did it (see opskeeper.runbook.resume).
+DONE_IN_RUN = "done_in_run"
+
+
+@dataclass(frozen=True)
+class StepMark:
+    """One step row of an earlier run of a period, as the resume rule reads it."""
+
+    run_id: int
+    host: str
+    runbook: str
+    step: str
+    status: str
+    done_in_run: int | None = None  # the row says "done earlier by that run", not done by this one
+
+
+def period_steps(
+    ledger: Ledger, kind: str, customer_id: str, cadence: str, period: str, before_run: int
+) -> list[StepMark]:
+    """Every step row of the (non-dry) runs of this customer, cadence and period before ``before_run``,
+    in the order they were written (rows of runs that overlapped interleave as they happened)."""
+    with ledger.session() as s:
+        rows = s.execute(
+            select(StepResult.run_id, StepResult.host, StepResult.runbook, StepResult.step, StepResult.status,
+                   StepResult.detail)
+            .join(Run, Run.id == StepResult.run_id)
+            .where(Run.kind == kind, Run.customer_id == customer_id, Run.cadence == cadence,
+                   Run.period == period, Run.dry_run.is_(False), Run.id < before_run)
+            .order_by(StepResult.id)
+        ).all()  # fmt: skip
+    return [StepMark(r.run_id, r.host, r.runbook, r.step, r.status, done_in_run(r.detail)) for r in rows]
+
+
+def done_in_run(detail: Any) -> int | None:
+    """The earlier run that did a step, from the step's detail, when a resumed run did not repeat it."""
+    value = detail.get(DONE_IN_RUN) if isinstance(detail, dict) else None
+    return value if isinstance(value, int) else None
+
+
 def get_run(ledger: Ledger, run_id: int) -> Run | None:
     with ledger.session() as s:
         return s.execute(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from opskeeper.config.secrets import redact
-from opskeeper.ledger.core import Run
+from opskeeper.ledger import runs as ledger_runs
+from opskeeper.ledger.core import Run, StepResult
 from opskeeper.timefmt import fmt_local
 
 _ICON = {"ok": "✅", "failed": "❌", "error": "⛔", "skipped": "⏭", "rolled-back": "↩", "partial": "⚠"}
@@ -19,6 +22,7 @@ def run_markdown(run: Run, tz: str = "UTC") -> str:
         + (f" by {run.triggered_by}" if run.triggered_by else ""),
         f"- **Started:** {fmt_local(run.started_at, tz)}"
         + (f"   **Ended:** {fmt_local(run.ended_at, tz)}" if run.ended_at else ""),
+        *_resumed(run),
         "",
         "| Host | Step | Status | Duration | Result |",
         "|---|---|---|---:|---|",
@@ -28,7 +32,7 @@ def run_markdown(run: Run, tz: str = "UTC") -> str:
         text = first if isinstance(first, str) else first[0]
         text = redact(text).replace("|", "\\|")[:140]
         lines.append(
-            f"| {s.host} | {s.step} | {_ICON.get(s.status, '')} {s.status} | {s.duration_s:.2f}s | {text} |"
+            f"| {s.host} | {s.step} | {_status(s)} | {s.duration_s:.2f}s | {text} |"
         )
     problems = [s for s in run.steps if s.status in ("failed", "error")]
     if problems:
@@ -39,9 +43,34 @@ def run_markdown(run: Run, tz: str = "UTC") -> str:
     return "\n".join(lines)
 
 
+def done_in_run(step: StepResult) -> int | None:
+    """The earlier run that did this step, when this run did not repeat it (a resumed run)."""
+    return ledger_runs.done_in_run(step.detail)
+
+
+def _status(step: StepResult) -> str:
+    earlier = done_in_run(step)
+    if earlier is not None:
+        return f"↪ done earlier (run {earlier})"
+    return f"{_ICON.get(step.status, '')} {step.status}"
+
+
+def _resumed(run: Run) -> list[str]:
+    """Which earlier runs did the steps this run did not repeat, or that it repeated everything."""
+    summary: dict[str, Any] = run.summary or {}
+    if summary.get("again"):
+        return ["- **Again:** every step repeated (--again), none taken as done earlier"]
+    earlier = summary.get("resumed_from") or sorted({r for s in run.steps if (r := done_in_run(s)) is not None})
+    if not earlier:
+        return []
+    n = sum(done_in_run(s) is not None for s in run.steps)
+    return [f"- **Resumed:** {n} step(s) done earlier by run(s) {', '.join(map(str, earlier))}, not repeated"]
+
+
 def run_table_rows(run: Run) -> list[dict[str, object]]:
     return [
-        {"host": s.host, "runbook": s.runbook, "step": s.step, "status": s.status,
+        {"host": s.host, "runbook": s.runbook, "step": s.step,
+         "status": "done-earlier" if done_in_run(s) is not None else s.status, "done_in_run": done_in_run(s),
          "duration_s": round(s.duration_s, 3), "exit_code": s.exit_code, "error": redact(s.error or "")}
         for s in run.steps
     ]  # fmt: skip

@@ -7,7 +7,7 @@ caller writes it to the ledger), so a crash mid-runbook loses nothing done befor
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,9 +21,11 @@ from opskeeper.config.step import OnFailure, Step
 from opskeeper.errors import OpskeeperError
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import StepStatus
+from opskeeper.ledger.runs import DONE_IN_RUN, done_in_run
 from opskeeper.remote.interface import CommandResult, Executor, ExecutorError
 from opskeeper.runbook import actions
 from opskeeper.runbook.expect import Observed, judge
+from opskeeper.runbook.resume import ROLLBACK_SUFFIX, StepKey
 from opskeeper.runbook.templating import TemplateError, evaluate, render_command
 
 OUTPUT_KEEP = 16 * 1024  # characters of output kept per step in the ledger
@@ -48,6 +50,25 @@ class StepRecord:
     @property
     def duration_s(self) -> float:
         return (self.ended_at - self.started_at).total_seconds()
+
+    @property
+    def done_in_run(self) -> int | None:
+        """The earlier run that did this step, when this run did not repeat it."""
+        return done_in_run(self.detail)
+
+    @property
+    def held(self) -> bool:
+        """Not run because the gate held it back: the window, a blackout, or no approval (not a dry run)."""
+        return self.status is StepStatus.SKIPPED and (self.detail or {}).get(HELD) is True
+
+
+HELD = "held"  # the detail key of a step the gate held back
+
+
+def done_earlier(book: str, step: str, host: str, at: datetime, run_id: int) -> StepRecord:
+    """The record of a step a re-run did not repeat: done by ``run_id`` earlier in the period."""
+    return StepRecord(book, step, host, at, at, StepStatus.SKIPPED, 0, output=f"done earlier by run {run_id}",
+                      detail={DONE_IN_RUN: run_id})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -132,10 +153,16 @@ class HostRun:
         self._done: list[tuple[str, Step]] = []  # completed steps, for rollback
         self.clock: Clock = target.clock or AnchoredClock(target.now)
 
-    def run(self, steps: Sequence[tuple[str, Step]]) -> list[StepRecord]:
+    def run(self, steps: Sequence[tuple[str, Step]], done: Mapping[StepKey, int] | None = None) -> list[StepRecord]:
+        """Run ``steps``; those in ``done`` (done by an earlier run of the period, see runbook.resume) are
+        recorded as done earlier and not repeated."""
         ctx = template_context(self.t)
         for book, step in steps:
             if not selects(step.on, self.t.host):
+                continue
+            if (earlier := (done or {}).get((book, step.name))) is not None:
+                self._emit(done_earlier(book, step.name, self.t.host.name, self.clock.now(), earlier))
+                self._done.append((book, step))  # still in effect: a later failure's rollback undoes it too
                 continue
             record = self._one(book, step, ctx)
             if record.status is StepStatus.OK:
@@ -163,11 +190,10 @@ class HostRun:
         self.on_record(record)
         return record
 
-    def _skip(self, book: str, step: Step, why: str) -> StepRecord:
+    def _skip(self, book: str, step: Step, why: str, held: bool = False) -> StepRecord:
         now = self.clock.now()
-        return self._emit(
-            StepRecord(book, step.name, self.t.host.name, now, now, StepStatus.SKIPPED, 0, output=why)
-        )
+        return self._emit(StepRecord(book, step.name, self.t.host.name, now, now, StepStatus.SKIPPED, 0,
+                                     output=why, detail={HELD: True} if held else None))  # fmt: skip
 
     def _one(self, book: str, step: Step, ctx: dict[str, Any]) -> StepRecord:
         where = f"runbook {book}, step {step.name!r}"
@@ -180,13 +206,14 @@ class HostRun:
             return self._emit(
                 StepRecord(book, step.name, self.t.host.name, now, now, StepStatus.ERROR, 0, error=str(e))
             )
+        held = not self.gate.dry_run  # a dry run holds nothing back: it runs nothing anyway
         if step.gated and not self.gate.window_open:
-            return self._skip(book, step, f"needs a maintenance window: {self.gate.window_reason}")
+            return self._skip(book, step, f"needs a maintenance window: {self.gate.window_reason}", held)
         at = self.clock.now()
         if step.gated and self.gate.recheck and (closed := closed_now(self.t.customer, at)):
-            return self._skip(book, step, closed)
+            return self._skip(book, step, closed, held)
         if step.requires_approval and not self.gate.approved_by:
-            return self._skip(book, step, "needs an approval (none given)")
+            return self._skip(book, step, "needs an approval (none given)", held)
         if self.gate.dry_run:
             return self._skip(book, step, f"dry run: would run {command or 'action ' + str(step.action)}")
         return self._execute(book, step, command)
@@ -261,7 +288,7 @@ class HostRun:
             if not step.rollback:
                 continue
             started = self.clock.now()
-            name = f"{step.name}:rollback"
+            name = f"{step.name}{ROLLBACK_SUFFIX}"
             try:
                 cmd = render_command(step.rollback, ctx, f"runbook {b}, rollback of {step.name!r}")
                 res = self.t.executor.run(cmd, timeout=step.timeout.total_seconds(), sudo=self._sudo(step))
