@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opskeeper.backup.errors import IntegrityError, RestoreFailed
+from opskeeper.backup.errors import BackupError, IntegrityError, RestoreFailed
 from opskeeper.backup.locks import RepoLock
 from opskeeper.backup.procpool import ProcessPool, start_pool
 from opskeeper.backup.repo import Repository
 from opskeeper.backup.restore_host import HostStaging, StagingFailed, common_base, sum_line
+from opskeeper.backup.target_dir import DirCache, TargetDir, parent_and_name, split_path, sync_parent
 from opskeeper.backup.tree import Entry, EntryKind
-from opskeeper.backup.writers import BlobAt, FileJob, write_verified
+from opskeeper.backup.writers import BlobAt, DamagedFile, FileJob, write_batch
 from opskeeper.clock import SYSTEM
 from opskeeper.errors import OpskeeperError
 
@@ -64,50 +65,52 @@ def _included(path: str, include: str) -> bool:
     return not prefix or path == prefix or path.startswith(prefix + "/")
 
 
-def _safe_join(root: Path, rel: str) -> Path:
-    if rel.startswith("/") or ".." in rel.split("/"):
-        raise IntegrityError(f"snapshot path {rel!r} escapes the restore target")
-    return root / rel
-
-
 def _file_chunks(repo: Repository, e: Entry) -> Iterator[bytes]:
     for c in e.chunks:
         yield repo.read_blob(bytes.fromhex(c))
 
 
-def _restore_batch(repo: Repository, root: str, batch: list[Entry], umask: int) -> list[tuple[str, int]]:
+def _restore_batch(repo: Repository, target: TargetDir, batch: list[Entry], umask: int) -> list[tuple[str, int]]:
     """Several files per task: fewer hand-offs between threads (each costs GIL traffic)."""
-    return [(e.path, write_verified(e, os.path.join(root, e.path), umask, _file_chunks(repo, e))) for e in batch]
+    return write_batch(target, umask, ((e, _file_chunks(repo, e)) for e in batch))
 
 
-def _file_job(repo: Repository, root: str, e: Entry, pack_files: dict[str, str]) -> FileJob:
-    """What a writer process needs for one file: the entry, its destination, where each blob lies."""
+def _file_job(repo: Repository, e: Entry, pack_files: dict[str, str]) -> FileJob:
+    """What a writer process needs for one file: the entry and where each of its blobs lies."""
     blobs = []
     for c in e.chunks:
         bid = bytes.fromhex(c)
         ref = repo.index.get(bid)
         if ref is None:
-            raise IntegrityError(f"blob {c[:16]} is not in the index (missing data)")
+            raise DamagedFile(e.path, f"blob {c[:16]} is not in the index (missing data)")
         path = pack_files.get(ref.pack)
         if path is None:
             path = pack_files[ref.pack] = str(repo.store.local_path(f"data/{ref.pack}"))
         blobs.append(BlobAt(bid, ref.type, ref.pack, path, ref.offset, ref.length, ref.raw_len))
-    return e, os.path.join(root, e.path), blobs
+    return e, blobs
 
 
-def _writer_pool(repo: Repository, files: list[Entry], umask: int) -> ProcessPool | None:
+def _writer_pool(repo: Repository, root: str, files: list[Entry], umask: int) -> ProcessPool | None:
     """Writer processes for a big restore from a local directory store; None: threads do it."""
     if repo.store.local_path("config") is None or sum(e.size for e in files) < _PROCESSES_AFTER:
         return None
-    return start_pool("opskeeper.backup.writers", (repo.keys, repo.config, umask), _PROCESSES,
+    return start_pool("opskeeper.backup.writers", (repo.keys, repo.config, umask, root), _PROCESSES,
                       lambda msg: RestoreFailed(f"restore writer: {msg}"))
 
 
 def _mark_incomplete(root: Path, message: str) -> None:
-    try:
-        (root / INCOMPLETE_MARKER).write_text(message + "\n")
-    except OSError:
-        pass  # best effort: the error raised still says it
+    """Best effort (the error raised says it too); a symlink planted at the marker's name is replaced."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    with contextlib.suppress(OSError), TargetDir(str(root)) as t:
+        try:
+            fd = os.open(INCOMPLETE_MARKER, flags, 0o644, dir_fd=t.fd)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            os.unlink(INCOMPLETE_MARKER, dir_fd=t.fd)
+            fd = os.open(INCOMPLETE_MARKER, flags, 0o644, dir_fd=t.fd)
+        with os.fdopen(fd, "w") as f:
+            f.write(message + "\n")
 
 
 def _batches(files: list[Entry]) -> Iterator[list[Entry]]:
@@ -161,7 +164,19 @@ def _interleaved(files: list[Entry], streams: int) -> Iterator[tuple[int, list[E
                 yield i, batch
 
 
-def _restore_files(repo: Repository, root: Path, files: list[Entry]) -> tuple[int, int]:
+def _remove_parts(target: TargetDir, batch: list[Entry]) -> None:
+    """The partial files of a failed batch (a writer process that died could not remove its own)."""
+    for e in batch:
+        parent, name = parent_and_name(e.path)
+        with contextlib.suppress(OSError, BackupError):
+            fd = target.open_dir(parent)
+            try:
+                os.unlink(name + ".opskeeper-part", dir_fd=fd)
+            finally:
+                os.close(fd)
+
+
+def _restore_files(repo: Repository, target: TargetDir, files: list[Entry]) -> tuple[int, int]:
     """Files in parallel: creating many small files is latency-bound (open/close release the GIL).
 
     A big restore from a local directory store runs in writer processes, each given whole directories.
@@ -171,13 +186,13 @@ def _restore_files(repo: Repository, root: Path, files: list[Entry]) -> tuple[in
     os.umask(umask)
     window: deque[tuple[list[Entry], Future[list[tuple[str, int]]]]] = deque()
     repo.ensure_index()
-    procs = _writer_pool(repo, files, umask)
+    procs = _writer_pool(repo, target.root, files, umask)
     pack_files: dict[str, str] = {}
     with ThreadPoolExecutor(_WRITERS, thread_name_prefix="restore") as pool:
         def submit(worker: int, batch: list[Entry]) -> Future[list[tuple[str, int]]]:
             if procs is None:
-                return pool.submit(_restore_batch, repo, str(root), batch, umask)
-            return procs.submit([_file_job(repo, str(root), e, pack_files) for e in batch], worker)
+                return pool.submit(_restore_batch, repo, target, batch, umask)
+            return procs.submit([_file_job(repo, e, pack_files) for e in batch], worker)
 
         ahead = _WRITERS * 2 if procs is None else procs.workers * 3
         work = _interleaved(files, procs.workers) if procs is not None else ((0, b) for b in _batches(files))
@@ -198,11 +213,10 @@ def _restore_files(repo: Repository, root: Path, files: list[Entry]) -> tuple[in
             for _, fut in window:
                 fut.cancel()
             wait([f for _, f in window])
-            for batch, _ in window:  # a writer process that died could not remove its partial file
-                for e in batch:
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(root, e.path) + ".opskeeper-part")
-            raise _Stopped(done, window[0][0][0].path if window else "") from err
+            for batch, _ in window:
+                _remove_parts(target, batch)
+            at = err.path if isinstance(err, DamagedFile) else window[0][0][0].path if window else ""
+            raise _Stopped(done, at) from err
         finally:
             if procs is not None:
                 procs.shutdown()
@@ -215,52 +229,85 @@ class _Stopped(Exception):
         self.done, self.at = done, at
 
 
+def _ancestors(rel: str) -> list[str]:
+    """'' and every directory above ``rel`` ("a/b/c" -> '', 'a', 'a/b')."""
+    parts = split_path(rel)[:-1]
+    return ["", *("/".join(parts[:i + 1]) for i in range(len(parts)))]
+
+
+def _make_tree(target: TargetDir, entries: list[Entry]) -> dict[str, Entry | None]:
+    """Directories and symlinks, in path order (a directory comes before its content); every directory
+    touched, with its snapshot entry when it has one."""
+    dirs: dict[str, Entry | None] = {}
+    with DirCache(target) as cache:
+        for e in entries:
+            parent, name = parent_and_name(e.path)
+            if parent not in dirs:
+                os.close(target.open_dir(parent, make=True))
+                dirs.update((d, dirs.get(d)) for d in _ancestors(e.path))
+            if e.kind is EntryKind.DIR:
+                os.close(target.open_dir(e.path, make=True))
+                dirs[e.path] = e
+            elif e.kind is EntryKind.SYMLINK:
+                fd = cache.get(parent)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=fd)
+                os.symlink(e.target, name, dir_fd=fd)
+    return dirs
+
+
 def restore(repo: Repository, snap_id: str, target: str | Path, *, include: str = "") -> RestoreResult:
-    """Restore snapshot ``snap_id`` under ``target`` (paths below ``include`` only, when given)."""
+    """Restore snapshot ``snap_id`` under ``target`` (paths below ``include`` only, when given).
+
+    Every path is reached below the target without following a symlink in it (``target_dir``);
+    every file and directory is fsynced before this returns.
+    """
     root = Path(target).resolve()
     with RepoLock(repo.store, exclusive=False, operation="restore", wait_s=30):
         snap_id = repo.resolve_snapshot(snap_id)
         entries = [e for e in snapshot_entries(repo, snap_id) if _included(e.path, include)]
         files = [e for e in entries if e.kind is EntryKind.FILE]
+        for e in entries:
+            split_path(e.path)  # a path that would leave the target stops the restore before it starts
+        tdir: TargetDir | None = None
         try:
+            created = not root.is_dir()
             root.mkdir(parents=True, exist_ok=True)
-            made: set[str] = set()
-            for e in entries:  # sorted by path: a directory comes before its content
-                dest = _safe_join(root, e.path)
-                parent = os.path.dirname(e.path)
-                if parent not in made:
-                    os.makedirs(root / parent, exist_ok=True)
-                    made.add(parent)
-                if e.kind is EntryKind.DIR and e.path not in made:
-                    os.makedirs(dest, exist_ok=True)
-                    made.add(e.path)
-                elif e.kind is EntryKind.SYMLINK:
-                    dest.unlink(missing_ok=True)
-                    os.symlink(e.target, dest)
-            restored, nbytes = _restore_files(repo, root, files)
-            for e in reversed(entries):  # directory times last: writing files changes them
-                if e.kind is EntryKind.DIR:
-                    os.chmod(root / e.path, e.mode)
-                    os.utime(root / e.path, ns=(e.mtime_ns, e.mtime_ns))
+            if created:
+                sync_parent(str(root))
+            tdir = TargetDir(str(root))
+            dirs = _make_tree(tdir, entries)
+            restored, nbytes = _restore_files(repo, tdir, files)
+            tdir.finish_dirs({d: None if e is None else (e.mode, e.mtime_ns) for d, e in dirs.items()})
         except _Stopped as stop:
-            cause = stop.__cause__
-            if isinstance(cause, OSError):
-                reason = "disk full" if cause.errno == errno.ENOSPC else (cause.strerror or str(cause))
-            else:
-                reason = "interrupted" if isinstance(cause, KeyboardInterrupt) else str(cause)
-            msg = (f"restore of snapshot {snap_id[:12]} to {root} stopped near {stop.at}: {reason}; "
-                   f"{stop.done} of {len(files)} files restored and verified; partial files were removed")
-            _mark_incomplete(root, msg)
-            if isinstance(cause, IntegrityError):
-                raise IntegrityError(msg) from cause
-            raise RestoreFailed(msg) from cause
-        except OSError as err:
-            msg = f"restore of snapshot {snap_id[:12]} to {root} failed: {err.strerror or err}"
+            raise _stopped(root, snap_id, stop, len(files)) from stop.__cause__
+        except (OSError, RestoreFailed) as err:
+            reason = err.strerror or str(err) if isinstance(err, OSError) else str(err)
+            msg = f"restore of snapshot {snap_id[:12]} to {root} failed: {reason}"
             _mark_incomplete(root, msg)
             raise RestoreFailed(msg) from err
+        finally:
+            if tdir is not None:
+                tdir.close()
         if not include:  # the whole snapshot is back: an earlier failure's marker no longer applies
             (root / INCOMPLETE_MARKER).unlink(missing_ok=True)
         return RestoreResult(snap_id, str(root), restored, nbytes, restored)
+
+
+def _stopped(root: Path, snap_id: str, stop: _Stopped, total: int) -> BackupError:
+    """The error of a restore stopped while writing files; the marker in the target says the same."""
+    cause = stop.__cause__
+    if isinstance(cause, DamagedFile):
+        where, reason = f"at {cause.path}", f"damaged data: {cause.reason}"
+    elif isinstance(cause, OSError):
+        where = f"near {stop.at}"
+        reason = "disk full" if cause.errno == errno.ENOSPC else (cause.strerror or str(cause))
+    else:
+        where, reason = f"near {stop.at}", "interrupted" if isinstance(cause, KeyboardInterrupt) else str(cause)
+    msg = (f"restore of snapshot {snap_id[:12]} to {root} stopped {where}: {reason}; "
+           f"{stop.done} of {total} files restored and verified; partial files were removed")
+    _mark_incomplete(root, msg)
+    return IntegrityError(msg) if isinstance(cause, IntegrityError) else RestoreFailed(msg)
 
 
 @dataclass
@@ -343,7 +390,7 @@ def restore_remote(repo: Repository, snap_id: str, executor: Executor, target: s
         snap_id = repo.resolve_snapshot(snap_id)
         entries = [e for e in snapshot_entries(repo, snap_id) if _included(e.path, include)]
         for e in entries:
-            _safe_join(Path(target), e.path)
+            split_path(e.path)
         files = [e for e in entries if e.kind is EntryKind.FILE]
         base = common_base(e.path for e in entries)
         staging = HostStaging(executor, target, base, snap_id, INCOMPLETE_MARKER)

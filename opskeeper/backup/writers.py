@@ -22,49 +22,75 @@ from opskeeper.backup.format import BlobType, RepoConfig
 from opskeeper.backup.pack import BlobCodec
 from opskeeper.backup.procpool import serve
 from opskeeper.backup.store.interface import ObjectNotFound
+from opskeeper.backup.target_dir import DirCache, TargetDir, parent_and_name
 from opskeeper.backup.tree import Entry
 
 _OPEN_PACKS = 16
 
 
-def write_verified(e: Entry, dest: str, umask: int, chunks: Iterable[bytes]) -> int:
-    """Write one file under a temporary name, check its SHA-256, then rename it over ``dest``.
+class DamagedFile(IntegrityError):
+    """A file of the snapshot could not be restored because its data is damaged or missing."""
 
-    A failure removes only the partial temporary file: a file already at ``dest`` is never lost,
-    and a symlink at ``dest`` is replaced, not followed out of the restore target.
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)  # both in args: the error crosses the writer processes' pipe
+        self.path, self.reason = path, reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def write_verified(e: Entry, dir_fd: int, umask: int, chunks: Iterable[bytes]) -> int:
+    """Write one file under a temporary name in directory ``dir_fd``, check its SHA-256, fsync it, then
+    rename it over its name there.
+
+    A failure removes only the partial temporary file: a file already there is never lost, and a
+    symlink in its place is replaced, not followed out of the restore target. A damaged or missing
+    blob is a :class:`DamagedFile` naming the file.
     """
+    name = parent_and_name(e.path)[1]
+    part = name + ".opskeeper-part"
     sha = hashlib.sha256()
     size = 0
-    part = dest + ".opskeeper-part"
     try:
         # The mode goes into open() when the umask keeps it intact: one syscall less per file.
         # Always a new file: a part left by a killed restore may have another mode or be a hard link.
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(part, flags, e.mode & 0o777)
+            fd = os.open(part, flags, e.mode & 0o777, dir_fd=dir_fd)
         except FileExistsError:
-            os.unlink(part)
-            fd = os.open(part, flags, e.mode & 0o777)
+            os.unlink(part, dir_fd=dir_fd)
+            fd = os.open(part, flags, e.mode & 0o777, dir_fd=dir_fd)
         try:
-            for data in chunks:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                sha.update(data)
-                size += len(data)
+            try:
+                for data in chunks:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    sha.update(data)
+                    size += len(data)
+            except (IntegrityError, ObjectNotFound) as err:
+                raise DamagedFile(e.path, str(err)) from err
             if e.mode & umask or e.mode & ~0o777:
                 os.fchmod(fd, e.mode)
             if sha.hexdigest() != e.sha256 or size != e.size:
-                raise IntegrityError(f"restored {e.path}: checksum mismatch (expected {e.sha256[:16]})")
+                raise DamagedFile(e.path, f"checksum mismatch (expected {e.sha256[:16]})")
             os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
+            os.fsync(fd)  # the data is on disk before the name points at it
         finally:
             os.close(fd)
-        os.replace(part, dest)
+        os.replace(part, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(part)
+            os.unlink(part, dir_fd=dir_fd)
         raise
     return size
+
+
+def write_batch(target: TargetDir, umask: int, batch: Iterable[tuple[Entry, Iterable[bytes]]]) -> list[tuple[str, int]]:
+    """Write several files (in path order) below ``target``; each file's path and size."""
+    with DirCache(target) as dirs:
+        return [(e.path, write_verified(e, dirs.get(parent_and_name(e.path)[0]), umask, chunks))
+                for e, chunks in batch]
 
 
 @dataclass(frozen=True)
@@ -80,8 +106,8 @@ class BlobAt:
     raw_len: int
 
 
-#: One file for a writer process: its entry, where it goes, its blobs in order.
-FileJob = tuple[Entry, str, list[BlobAt]]
+#: One file for a writer process: its entry (its path is below the target) and its blobs in order.
+FileJob = tuple[Entry, list[BlobAt]]
 
 
 class _Packs:
@@ -105,8 +131,9 @@ class _Packs:
         return os.pread(fd, b.length, b.offset)
 
 
-def _setup(msg: tuple[MasterKeys, RepoConfig, int]) -> Callable[[list[FileJob]], object]:
-    keys, config, umask = msg
+def _setup(msg: tuple[MasterKeys, RepoConfig, int, str]) -> Callable[[list[FileJob]], object]:
+    keys, config, umask, root = msg
+    target = TargetDir(root)  # this process's own descriptor of the target, for its whole life
     codec = BlobCodec(keys, config.compression, config.zstd_level)
     packs = _Packs()
 
@@ -118,7 +145,7 @@ def _setup(msg: tuple[MasterKeys, RepoConfig, int]) -> Callable[[list[FileJob]],
                 raise IntegrityError(f"pack {b.pack}: {e}") from e
 
     def handle(batch: list[FileJob]) -> list[tuple[str, int]]:
-        return [(e.path, write_verified(e, dest, umask, chunks(blobs))) for e, dest, blobs in batch]
+        return write_batch(target, umask, ((e, chunks(blobs)) for e, blobs in batch))
 
     return handle
 
