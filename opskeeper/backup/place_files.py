@@ -11,7 +11,8 @@ version, never a mix; across a mount point it is copied beside the destination a
 A directory replaces a file or symlink in its way, and a file replaces an empty directory, as
 ``tar -x`` does. Directories get the mode, times and (as root) owner that ``tar -x`` gave them in
 the staging directory, last, because moving content in changes them. Prints the number of entries
-placed; on an error prints ``K of N files placed; PATH: REASON`` to stderr and exits 1.
+placed; on an error prints ``K of N files placed; PATH: REASON`` to stderr and exits 1. Each file is
+fsynced before it is renamed into place and each directory once after its entries, before success.
 """
 
 import errno
@@ -42,7 +43,17 @@ def _copy_then_rename(src, dst):
         raise
 
 
+def _fsync(path, flags=os.O_RDONLY):
+    fd = os.open(path, flags | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _place(src, dst):
+    if stat.S_ISREG(os.lstat(src).st_mode):
+        _fsync(src)  # tar -x wrote it without: its data is on disk before its name is
     if os.path.isdir(dst) and not os.path.islink(dst):
         os.rmdir(dst)  # only an empty one: a directory with content in the way stops the restore
     parent = os.path.dirname(dst)
@@ -97,6 +108,13 @@ def main():
                 placed += 1
         for rel, st in reversed(dirs):
             _set_stat(os.path.join(root, rel), st)
+        synced = set()
+        for rec in records:  # each directory that got an entry (and each restored one) once, after them
+            rel = rec[1:]
+            for d in ([rel] if rec[:1] == b"d" else []) + [os.path.dirname(rel)]:
+                if d not in synced:
+                    synced.add(d)
+                    _fsync(os.path.join(root, d) if d else root, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as e:
         sys.stderr.write("%d of %d files placed; %s: %s\n" % (placed, total, os.fsdecode(rel), e.strerror or e))
         return 1

@@ -13,7 +13,9 @@ import contextlib
 import errno
 import hashlib
 import os
+import signal
 import tarfile
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -26,6 +28,7 @@ from opskeeper.backup.locks import RepoLock
 from opskeeper.backup.procpool import ProcessPool, start_pool
 from opskeeper.backup.repo import Repository
 from opskeeper.backup.restore_host import HostStaging, StagingFailed, common_base, sum_line
+from opskeeper.backup.store.interface import ObjectNotFound
 from opskeeper.backup.target_dir import DirCache, TargetDir, parent_and_name, split_path, sync_parent
 from opskeeper.backup.tree import Entry, EntryKind
 from opskeeper.backup.writers import BlobAt, DamagedFile, FileJob, write_batch
@@ -310,6 +313,19 @@ def _stopped(root: Path, snap_id: str, stop: _Stopped, total: int) -> BackupErro
     return IntegrityError(msg) if isinstance(cause, IntegrityError) else RestoreFailed(msg)
 
 
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """SIGINT held back in the main thread meanwhile (delivered after): cleanup is not cut short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are delivered to the main thread only
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 @dataclass
 class _Sent:
     """How far a remote restore got, for the message of a failure."""
@@ -335,11 +351,14 @@ def _tar_stream(repo: Repository, entries: list[Entry], base: str, sent: _Sent) 
         yield ti.tobuf(format=tarfile.PAX_FORMAT)
         if e.kind is EntryKind.FILE:
             sha = hashlib.sha256()
-            for data in _file_chunks(repo, e):
-                sha.update(data)
-                yield data
+            try:
+                for data in _file_chunks(repo, e):
+                    sha.update(data)
+                    yield data
+            except (IntegrityError, ObjectNotFound) as err:
+                raise DamagedFile(e.path, str(err)) from err
             if sha.hexdigest() != e.sha256:
-                raise IntegrityError(f"{e.path}: checksum mismatch while streaming")
+                raise DamagedFile(e.path, "checksum mismatch while streaming")
             if e.size % tarfile.BLOCKSIZE:
                 yield b"\0" * (tarfile.BLOCKSIZE - e.size % tarfile.BLOCKSIZE)
             sent.received += 1
@@ -359,9 +378,11 @@ _KIND_LETTER = {EntryKind.DIR: b"d", EntryKind.FILE: b"f", EntryKind.SYMLINK: b"
 
 
 def _remote_failure(where: str, snap_id: str, sent: _Sent, err: BaseException) -> str:
-    reason = err.reason if isinstance(err, StagingFailed) else str(err)
+    reason = (err.reason if isinstance(err, StagingFailed) else f"damaged data: {err.reason}"
+              if isinstance(err, DamagedFile) else "interrupted" if isinstance(err, KeyboardInterrupt) else str(err))
+    near = f"at {err.path}" if isinstance(err, DamagedFile) else f"near {sent.near}"
     receive = (f"in the staging directory, all {sent.files} files sent" if sent.received == sent.files
-               else f"while receiving near {sent.near} ({sent.received} of {sent.files} files sent)")
+               else f"while receiving {near} ({sent.received} of {sent.files} files sent)")
     step = {
         "prepare": "before receiving anything",
         "receive": receive,
@@ -407,9 +428,10 @@ def restore_remote(repo: Repository, snap_id: str, executor: Executor, target: s
             staging.place(b"\0".join(_KIND_LETTER[e.kind] + _host_bytes(_below(base, e.path)) for e in entries))
             sent.step = "finish"
             staging.finish()
-        except (StagingFailed, OpskeeperError, OSError) as err:  # the repository's errors, the executor's
-            msg = _remote_failure(where, snap_id, sent, err)
-            staging.abandon(msg)
+        except (StagingFailed, OpskeeperError, OSError, KeyboardInterrupt) as err:  # the repository's, the
+            msg = _remote_failure(where, snap_id, sent, err)  # executor's errors, and Ctrl-C (SIGINT)
+            with _sigint_deferred():  # a second Ctrl-C waits until the staging directory is gone
+                staging.abandon(msg)
             if isinstance(err, IntegrityError):
                 raise IntegrityError(msg) from err
             raise RestoreFailed(msg) from err

@@ -123,6 +123,9 @@ class HostStaging:
                 if res is not None and not res.ok:
                     raise StagingFailed(failure_reason(res)) from err
                 raise
+            except BaseException:  # Ctrl-C mid-write: tar must stop before its directory is removed
+                _end_quietly(stream)
+                raise
         stream.close_stdin()
         res = stream.wait(timeout=_TAR_EXIT_S)
         if not res.ok:
