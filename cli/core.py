@@ -19,10 +19,10 @@ from cli.progress import run_maintenance_with_progress
 from deployments import local_server
 from opskeeper.config.estate import Estate
 from opskeeper.config.types import Cadence
-from opskeeper.errors import InputError
+from opskeeper.errors import InputError, Refused
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.paths import home_dir
-from opskeeper.reports.runs import run_markdown
+from opskeeper.reports.runs import done_in_run, run_markdown
 from opskeeper.runbook import actions
 from opskeeper.runbook.params import describe
 from opskeeper.validate import validate_all
@@ -97,9 +97,16 @@ def maintenance_run(
         "--approve",
         help="Who approves the steps marked requires_approval (recorded in the audit trail).",
     ),
+    again: bool = typer.Option(
+        False, "--again", help="Repeat every step, also those done by earlier runs of this period (audited)."
+    ),
     json_out: bool = JsonOption,
 ) -> None:
-    """Run a maintenance cadence now, for every customer or one."""
+    """Run a maintenance cadence now, for every customer or one.
+
+    A re-run in the same period resumes: steps done earlier are not repeated (--again repeats them).
+    Exit code 0 done, 1 a step failed, 2 bad input, 3 refused (window, blackout, approval): see docs/exit-codes.md.
+    """
 
     def body() -> int:
         estate, runbooks, _ = validate_all(common.estate_path())
@@ -124,15 +131,33 @@ def maintenance_run(
             by=by,
             quiet=json_out,
             approved_by=approve,
+            again=again,
         )
         if json_out:
             print_json(results)
         else:
             _summary(estate, results)
         bad = [r for r in results if r["status"] in ("failed", "partial")]
-        return 1 if bad else 0
+        if bad:
+            return 1
+        if refused := [] if dry_run else _refusals(results):
+            raise Refused("; ".join(refused))
+        return 0
 
     raise typer.Exit(run_guarded(body))
+
+
+def _refusals(results: list[dict[str, Any]]) -> list[str]:
+    """What the window, a blackout or a missing approval held back, per run (exit code 3 when any)."""
+    out = []
+    for r in results:
+        what = f"run {r['run_id']} ({r['customer']} {r['cadence']})"
+        if r["status"] in ("skipped-window", "skipped-blackout"):
+            out.append(f"{what} refused, nothing was run: {r['reason']}")
+        held = [f"{h['host']}: {', '.join(h['held'])}" for h in r.get("hosts") or [] if h.get("held")]
+        if held:
+            out.append(f"{what} held back step(s) ({'; '.join(held)}); see opskeeper runs show {r['run_id']}")
+    return out
 
 
 def _summary(estate: Estate, results: list[dict[str, Any]]) -> None:
@@ -142,10 +167,21 @@ def _summary(estate: Estate, results: list[dict[str, Any]]) -> None:
         if not hosts:
             rows.append([r["run_id"], r["customer"], "", r["status"], "", r.get("reason", "")])
         for h in hosts:
-            rows.append([r["run_id"], r["customer"], h["host"], h["status"], h["steps"],
-                         ", ".join(h["failed"]) or h.get("error") or r.get("reason", "")])  # fmt: skip
+            rows.append([r["run_id"], r["customer"], h["host"], h["status"], h["steps"], _host_note(r, h)])
     table("Maintenance summary", ["run", "customer", "host", "status", "steps", "failed / note"], rows)
     console.print(f"ledger: {common.open_ledger().url}   details: opskeeper runs show RUN_ID")
+
+
+def _host_note(run: dict[str, Any], host: dict[str, Any]) -> str:
+    if host["failed"] or host.get("error"):
+        return ", ".join(host["failed"]) or host.get("error") or ""
+    notes = []
+    if host.get("done_earlier"):
+        runs = ", ".join(str(r) for r in host.get("earlier_runs") or [])
+        notes.append(f"{host['done_earlier']} done earlier (run {runs})")
+    if host.get("held"):
+        notes.append(f"held back: {', '.join(host['held'])}")
+    return "; ".join(notes) or run.get("reason", "")
 
 
 @runs_app.command("list")
@@ -207,7 +243,7 @@ def _run_dict(run: Any, steps: bool) -> dict[str, Any]:
         d["steps"] = [
             {"runbook": s.runbook, "step": s.step, "host": s.host, "status": s.status, "attempts": s.attempts,
              "started_at": s.started_at.isoformat(), "duration_s": s.duration_s, "exit_code": s.exit_code,
-             "output": s.output, "error": s.error, "detail": s.detail}
+             "output": s.output, "error": s.error, "detail": s.detail, "done_in_run": done_in_run(s)}
             for s in run.steps
         ]  # fmt: skip
     return d

@@ -21,11 +21,11 @@ from opskeeper.clock import SYSTEM
 from opskeeper.drills import notices
 from opskeeper.drills.context import DrillRequest, resolve
 from opskeeper.drills.drive import run_drill
-from opskeeper.drills.errors import DrillFailed
+from opskeeper.drills.errors import ApprovalRefused, DrillFailed, DrillRefused
 from opskeeper.drills.evaluate import fmt
 from opskeeper.drills.freshness import freshness
 from opskeeper.drills.runner import DrillResult, Hooks
-from opskeeper.errors import InputError
+from opskeeper.errors import InputError, Refused
 from opskeeper.ledger.drills import drill_summaries, item_summaries, last_passes_of
 from opskeeper.reports import drill as report
 
@@ -44,7 +44,11 @@ def run_cmd(
     force_window: bool = typer.Option(False, "--force-window", help="Run even inside a blackout (audited)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Run a drill now: fault, recover, measure RTO/RPO against the contract, write the report."""
+    """Run a drill now: fault, recover, measure RTO/RPO against the contract, write the report.
+
+    Exit code 0 passed, 1 failed, 2 bad input, 3 refused before any fault (a blackout, no usable backup,
+    no approver): see docs/exit-codes.md.
+    """
 
     def body() -> None:
         estate = load()
@@ -53,7 +57,12 @@ def run_cmd(
         ledger = open_ledger()
         hooks = Hooks(notice=notices.send, incident=notices.incident,
                       progress=None if as_json else (lambda text: err_console.print(f"[dim]{text}[/dim]")))
-        result = run_drill(estate, request, ledger=ledger, hooks=hooks)
+        try:
+            result = run_drill(estate, request, ledger=ledger, hooks=hooks)
+        except (DrillRefused, ApprovalRefused) as e:
+            # The request was valid (resolve passed above): the drill itself refused to start (a blackout, no
+            # usable backup, no approver), recorded as aborted. A refusal, not bad input.
+            raise Refused(str(e)) from e
         built = report.build(ledger, result.drill_id)
         paths = report.write(ledger, result.drill_id, report=built)
         if as_json:

@@ -48,13 +48,14 @@ def run_maintenance_with_progress(
     by: str | None,
     quiet: bool,
     approved_by: str | None = None,
+    again: bool = False,
 ) -> list[dict[str, Any]]:
     """Start the maintenance flow (ephemeral Prefect unless PREFECT_API_URL is set) and show its steps."""
     from flows.maintenance import maintenance  # the flow layer loads Prefect: only when a run starts
 
     kwargs: dict[str, Any] = dict(cadence=cadence, customer=customer, dry_run=dry_run, force_window=force_window,
                                   triggered_by=who(by), trigger="manual", config=str(common.estate_path()),
-                                  approved_by=approved_by)  # fmt: skip
+                                  approved_by=approved_by, again=again)  # fmt: skip
     if quiet:
         return maintenance(**kwargs)
     outcome: dict[str, Any] = {}

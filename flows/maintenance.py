@@ -49,8 +49,13 @@ def maintenance(
     trigger: str = "manual",
     config: str | None = None,
     approved_by: str | None = None,
+    again: bool = False,
 ) -> list[dict[str, object]]:
-    """Run the cadence's runbook on every host of each customer (or one), honouring windows and blackouts."""
+    """Run the cadence's runbook on every host of each customer (or one), honouring windows and blackouts.
+
+    A re-run in the same period (the tick's catch-up too) resumes: steps done earlier are not repeated;
+    ``again`` repeats everything.
+    """
     log = get_run_logger()
     estate = load_estate(config_path(config))
     runbooks = load_runbooks(estate.runbooks_dir)
@@ -67,11 +72,12 @@ def maintenance(
         started_at = SYSTEM.now()
         res = run_customer(
             estate, runbooks, ledger, c, cadence, runner=_prefect_runner(estate, runbooks, ledger, c, cadence, not dry_run),
-            dry_run=dry_run, force_window=force_window, trigger=who, approved_by=approved_by,
+            dry_run=dry_run, force_window=force_window, trigger=who, approved_by=approved_by, again=again,
         )  # fmt: skip
         log.info("%s %s: %s %s", c.id, cadence.value, res.status, res.reason)
         publish_run_report(res.run_id, c.timezone)
-        if not dry_run and res.status in (RunStatus.OK, RunStatus.FAILED, RunStatus.PARTIAL):
+        # A run that found every step done earlier in the period did nothing: nothing to tell or scan again.
+        if not dry_run and not res.nothing_left and res.status in (RunStatus.OK, RunStatus.FAILED, RunStatus.PARTIAL):
             # Neither may cost the next customer its maintenance: the run is on record either way, an
             # undelivered message is retried by escalation, and the weekly scan catches up a failed one.
             try:
