@@ -7,11 +7,12 @@ passphrase are SecretRefs, resolved only when a repository is opened.
 
 from __future__ import annotations
 
+import posixpath
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from opskeeper.config.secrets import SecretRef
 
@@ -50,12 +51,38 @@ class S3Target(_Model):
 BackupTarget = Annotated[DirTarget | S3Target, Field(discriminator="kind")]
 
 
+def _contained_path(path: str) -> str:
+    """An absolute path that names what it says: no ``..`` that climbs out of it (after ``${OPSKEEPER_HOME}``).
+
+    A snapshot stores ``/srv/app`` as ``srv/app``; a restore relocated under a directory puts it back there.
+    ``/srv/app/../../etc`` would back up ``/etc`` under another name and restore outside the relocation root.
+    """
+    if not posixpath.isabs(path):
+        raise ValueError(f"data set path {path!r} must be absolute (it is read on the host, not here)")
+    if ".." in path.split("/"):
+        raise ValueError(f"data set path {path!r} climbs out of itself with '..'; write the directory it means "
+                         f"({posixpath.normpath(path)!r})")  # fmt: skip
+    return path
+
+
+def _plain_name(name: str) -> str:
+    """A name that is also safe as one file name (a PostgreSQL dump is restored as ``<dbname>.pgdump``)."""
+    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"database name {name!r} must be a plain name (no '/', '\\' or NUL; not '.' or '..'): "
+                         "its dump is restored as '<dbname>.pgdump'")  # fmt: skip
+    return name
+
+
+DataSetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+DataSetPath = Annotated[str, AfterValidator(_contained_path)]
+
+
 class DirDataSet(_Model):
     """Directories; on ``host`` (over SSH, tar streamed) or, without a host, on the machine running opskeeper."""
 
     kind: Literal["dir"]
-    name: str
-    paths: list[str] = Field(min_length=1)
+    name: DataSetName
+    paths: list[DataSetPath] = Field(min_length=1)
     excludes: list[str] = Field(default_factory=list)
     host: str | None = None
 
@@ -64,8 +91,8 @@ class PostgresDataSet(_Model):
     """A PostgreSQL database dumped with ``pg_dump`` on ``host`` (an estate host; default: locally)."""
 
     kind: Literal["postgres"]
-    name: str
-    dbname: str
+    name: DataSetName
+    dbname: Annotated[str, AfterValidator(_plain_name)]
     host: str | None = None  # opskeeper host name to run pg_dump on (default: local)
     db_host: str = "127.0.0.1"
     port: int = 5432

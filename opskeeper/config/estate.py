@@ -6,6 +6,8 @@ models live beside this module: backup.py, notify.py, security.py, drills.py.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
@@ -278,6 +280,7 @@ class Estate(Model):
             for j, s in enumerate(c.systems):
                 sat = (*at, "systems", j)
                 errors += self._undefined_targets((*sat, "backup", "targets"), s.backup.targets if s.backup else [])
+                errors += _system_references(sat, s)
                 for k, h in enumerate(s.hosts):
                     if h.name in hosts:
                         errors.append(((*sat, "hosts", k, "name"), f"duplicate host name {h.name!r}"))
@@ -286,7 +289,8 @@ class Estate(Model):
         for path in hosts.values():
             h = self.customers[path[1]].systems[path[3]].hosts[path[5]]  # type: ignore[index]
             if h.jump and h.jump not in hosts:
-                errors.append(((*path, "jump"), f"jump host {h.jump!r} is not a host of the estate"))
+                errors.append(((*path, "jump"), f"jump host {h.jump!r} is not a host of the estate"
+                                                + near_hint(h.jump, hosts)))  # fmt: skip
         return errors
 
     def _undefined_targets(
@@ -307,3 +311,32 @@ class Estate(Model):
 
     def tier_of(self, customer: Customer) -> Tier:
         return self.tiers[customer.tier]
+
+
+def _system_references(at: tuple[str | int, ...], system: System) -> list[tuple[tuple[str | int, ...], str]]:
+    """Names inside one system that must name its own hosts and be unique: found now, not by a run halfway."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    names = [h.name for h in system.hosts]
+
+    def unknown(where: tuple[str | int, ...], name: str, what: str) -> None:
+        errors.append((where, f"{what} {name!r} is not a host of system {system.id} (hosts: {', '.join(names)})"
+                       + near_hint(name, names)))  # fmt: skip
+
+    for k, svc in enumerate(system.services):
+        for m, name in enumerate(svc.hosts):
+            if name not in names:
+                unknown((*at, "services", k, "hosts", m), name, "host")
+    seen: set[str] = set()
+    for k, ds in enumerate(system.datasets):
+        if ds.name in seen:
+            errors.append(((*at, "datasets", k, "name"), f"duplicate data set name {ds.name!r}"))
+        seen.add(ds.name)
+        if ds.host is not None and ds.host not in names:
+            unknown((*at, "datasets", k, "host"), ds.host, "data set host")
+    return errors
+
+
+def near_hint(word: str, known: Iterable[str], prefix: str = "") -> str:
+    """`` (did you mean X?)`` when a known name is close to ``word`` (shown after ``prefix``), else empty."""
+    near = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {prefix}{near[0]}?)" if near else ""

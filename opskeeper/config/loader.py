@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from opskeeper.config.estate import Estate
+from opskeeper.config.yaml_input import InputRefused, check_expansion, read_config_text, text_position
 from opskeeper.errors import InputError
 from opskeeper.paths import home_dir
 
@@ -24,9 +25,11 @@ class Problem:
     line: int | None
     field: str
     message: str
+    column: int | None = None  # where a character matters (bad bytes, a parser's refusal)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
+        where += f":{self.column}" if self.line and self.column else ""
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
@@ -61,16 +64,25 @@ def format_path(path: Path_) -> str:
 
 
 def read_yaml(path: Path) -> YamlDoc:
-    """Parse ``path``; YAML syntax errors and duplicate keys raise ConfigError with the line."""
+    """Parse ``path``; oversized, non-UTF-8, hostile (alias bomb, deep nesting) and malformed input raise
+    ConfigError with the line (yaml_input.py holds the limits)."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_config_text(path)
+        check_expansion(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except InputRefused as e:
+        r = e.refusal
+        raise ConfigError([Problem(name, r.line, "", r.message, r.column)]) from e
     except FileNotFoundError as e:
         raise ConfigError([Problem(name, None, "", "file not found")]) from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([Problem(name, None, "", f"cannot read: {e}")]) from e
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except OSError as e:
+        raise ConfigError([Problem(name, None, "", f"cannot read: {e.strerror or e}")]) from e
+    except yaml.reader.ReaderError as e:
+        at, column = text_position(text, e.position)
+        what = f"U+{e.character:04X}" if isinstance(e.character, int) else repr(e.character)
+        raise ConfigError([Problem(name, at, "", f"character {what} is not allowed in YAML ({e.reason})",
+                                   column)]) from e  # fmt: skip
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark else None
         # Where the unfinished construct began is often where the typo is (a missing '}' or quote).
@@ -80,49 +92,107 @@ def read_yaml(path: Path) -> YamlDoc:
     if node is None:
         raise ConfigError([Problem(name, 1, "", "the file is empty; expected a mapping")])
     lines: dict[Path_, int] = {(): node.start_mark.line + 1}
-    problems: list[Problem] = []
-    data = _construct(node, (), lines, problems, name)
-    if problems:
-        raise ConfigError(problems)
+    builder = _Builder(name, lines)
+    data = builder.construct(node, ())
+    if builder.problems:
+        raise ConfigError(builder.problems)
     return YamlDoc(name, data, lines)
 
 
-def _construct(
-    node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[Problem], name: str
-) -> Any:
-    if isinstance(node, yaml.MappingNode):
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_MERGE, _BOOL, _TIMESTAMP = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"
+_SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "binary", "timestamp", "str"))
+
+
+def _tag_refused(tag: str) -> str:
+    shown = tag.replace("tag:yaml.org,2002:", "!!", 1)
+    return f"tag {shown!r} is not allowed: the configuration is plain YAML (no tags that build objects)"
+
+
+class _Builder:
+    """Plain data (dicts, lists, scalars) from the composed nodes, recording the line of every key and item.
+
+    Only plain YAML is built: a tag that would construct anything else (``!!python/...``, ``!!set``, a custom
+    tag) is refused at its line; so is a key that is not a scalar. ``<<`` merge keys are honoured.
+    """
+
+    def __init__(self, name: str, lines: dict[Path_, int]) -> None:
+        self.name, self.lines = name, lines
+        self.problems: list[Problem] = []
+        self._scalars = yaml.SafeLoader("")  # SafeConstructor's scalar constructors, one instance per file
+
+    def _problem(self, node: yaml.Node, path: Path_, message: str) -> None:
+        self.problems.append(Problem(self.name, node.start_mark.line + 1, format_path(path), message))
+
+    def construct(self, node: yaml.Node, path: Path_) -> Any:
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in (_MAP, _SEQ):
+            self._problem(node, path, _tag_refused(node.tag))
+            return None
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for i, item in enumerate(node.value):
+                self.lines[(*path, i)] = item.start_mark.line + 1
+                items.append(self.construct(item, (*path, i)))
+            return items
+        return self._scalar(node, path)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
+        # Merged keys first, so that the mapping's own keys (which win) also keep their own lines.
+        merged: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merged = {**self._merge(value_node, path), **merged}  # an earlier merge wins, as YAML says
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                kind = "mapping" if isinstance(key_node, yaml.MappingNode) else "list"
+                self._problem(key_node, path, f"a key must be a plain value (a name or a number), not a {kind}")
+                continue
             # YAML 1.1 reads the keys on/off/yes/no as booleans; a step's `on:` must stay a name.
-            is_bool = isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:bool"
-            key = key_node.value if is_bool else _scalar(key_node)
+            key = key_node.value if key_node.tag == _BOOL else self._scalar(key_node, path)
             child = (*path, key)
             if key in out:
-                problems.append(
-                    Problem(name, key_node.start_mark.line + 1, format_path(child), "duplicate key")
-                )
-            lines[child] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, child, lines, problems, name)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for i, item in enumerate(node.value):
-            lines[(*path, i)] = item.start_mark.line + 1
-            items.append(_construct(item, (*path, i), lines, problems, name))
-        return items
-    return _scalar(node)
+                self._problem(key_node, child, "duplicate key")
+            self.lines[child] = key_node.start_mark.line + 1
+            out[key] = self.construct(value_node, child)
+        return {**merged, **out}
 
+    def _merge(self, node: yaml.Node, path: Path_) -> dict[Any, Any]:
+        """``<<: *base`` or ``<<: [*a, *b]``: the mappings' keys (the first one given wins)."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        merged: dict[Any, Any] = {}
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                self._problem(node, path, "'<<' merges mappings only (an alias of a mapping, or a list of them)")
+                continue
+            merged = {**self._mapping(source, path), **merged}
+        return merged
 
-def _scalar(node: yaml.Node) -> Any:
-    loader = yaml.SafeLoader("")
-    try:
-        value = loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
-    if isinstance(value, str) and "${OPSKEEPER_HOME}" in value:
-        # State paths in the example estate follow $OPSKEEPER_HOME (default ./var).
-        value = value.replace("${OPSKEEPER_HOME}", str(home_dir()))
-    return value
+    def _scalar(self, node: yaml.Node, path: Path_) -> Any:
+        if node.tag not in _SCALAR_TAGS:
+            self._problem(node, path, _tag_refused(node.tag))
+            return None
+        try:
+            value = self._scalars.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as e:
+            if node.tag == _TIMESTAMP:
+                # An impossible date (2027-02-30): read it as the text it is, so the field's own check says
+                # what it says of the quoted form.
+                return node.value
+            shown = node.value if len(node.value) <= 24 else node.value[:20] + "..."
+            self._problem(node, path, f"cannot read {shown!r} ({len(node.value)} characters): {str(e).split(';')[0]}")
+            return None
+        except yaml.YAMLError as e:
+            self._problem(node, path, f"cannot read this value: {getattr(e, 'problem', e)}")
+            return None
+        if isinstance(value, str) and "${OPSKEEPER_HOME}" in value:
+            # State paths in the example estate follow $OPSKEEPER_HOME (default ./var).
+            value = value.replace("${OPSKEEPER_HOME}", str(home_dir()))
+        return value
 
 
 def _data_path(data: Any, loc: Sequence[str | int]) -> Path_:
@@ -185,6 +255,11 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 
 def load_estate(path: str | Path) -> Estate:
     """Read, validate and cross-check an estate file."""
+    return read_estate(path)[0]
+
+
+def read_estate(path: str | Path) -> tuple[Estate, YamlDoc]:
+    """The estate and the document it was read from (for the lines of later checks)."""
     doc = read_yaml(Path(path))
     if not isinstance(doc.data, dict):
         raise ConfigError([Problem(doc.file, 1, "", "expected a mapping at the top of the file")])
@@ -198,4 +273,4 @@ def load_estate(path: str | Path) -> Estate:
     runbooks = Path(estate.runbooks_dir)
     if not runbooks.is_absolute():
         estate.runbooks_dir = str(estate_dir / runbooks)
-    return estate
+    return estate, doc

@@ -136,6 +136,31 @@ class SecretRef(BaseModel):
         _REDACTOR.register(value)
         return value
 
+    def unresolvable(self, *, offline: bool) -> str | None:
+        """Why this reference cannot be resolved here and now, or None (``opskeeper validate``).
+
+        ``env:`` and ``file:`` are checked without keeping any value (a file is opened, not read);
+        ``prefect:`` needs a Prefect server: skipped ``offline``, and when no Prefect API is configured
+        (``$PREFECT_API_URL``) or no resolver is installed, since there is then nothing to ask.
+        """
+        if self.source is SecretSource.ENV:
+            return None if self.name in os.environ else f"secret {self.ref}: environment variable {self.name} is not set"
+        if self.source is SecretSource.FILE:
+            path = Path(self.name).expanduser()
+            try:
+                with path.open("rb"):
+                    return None
+            except OSError as e:
+                return f"secret {self.ref}: cannot read {path}: {e.strerror}"
+        resolver = _RESOLVERS.get(self.source)
+        if offline or resolver is None or not os.environ.get("PREFECT_API_URL"):
+            return None
+        try:
+            resolver(self.name)  # the value is dropped here, never shown
+        except SecretError as e:
+            return str(e)
+        return None
+
     def _fetch(self) -> str:
         resolver = _RESOLVERS.get(self.source)
         if resolver is None:
@@ -176,3 +201,16 @@ def install_resolver(source: SecretSource, resolver: SecretResolver) -> None:
     """Resolve references of ``source`` with ``resolver`` from now on, in this process (idempotent)."""
     _RESOLVERS[source] = resolver
 
+
+
+def references(value: Any, at: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], SecretRef]]:
+    """Every SecretRef in a model (the estate), with its path: what ``validate`` checks."""
+    if isinstance(value, SecretRef):
+        return [(at, value)]
+    if isinstance(value, BaseModel):
+        return [r for name in type(value).model_fields for r in references(getattr(value, name), (*at, name))]
+    if isinstance(value, dict):
+        return [r for k, v in value.items() for r in references(v, (*at, k))]
+    if isinstance(value, list | tuple):
+        return [r for i, v in enumerate(value) for r in references(v, (*at, i))]
+    return []
