@@ -27,3 +27,8 @@ def cli_env(prefect_api: str, tmp_path: Path, opskeeper_home: Path) -> dict[str,
     client_home.mkdir()
     return base_env(PREFECT_API_URL=prefect_api, PREFECT_HOME=str(client_home), OPSKEEPER_USER="fault-test",
                     OPSKEEPER_HOME=str(opskeeper_home))  # fmt: skip
+
+
+# --- E1 (storage faults): the backup tests' moto server, S3 bucket factory and data tree, reused ----------
+from tests.backup.conftest import moto_server, s3_store_factory  # noqa: E402, F401
+from tests.backup.test_faults import big_data  # noqa: E402, F401

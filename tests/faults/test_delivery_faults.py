@@ -24,7 +24,12 @@ from opskeeper.notify.service import Notifier
 from tests.notify.conftest import EXAMPLE, Mailbox, SmtpServer, WebhookServer, free_port, use_smtp
 
 T0 = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
-INCIDENT = {"incident_id": "INC-9", "title": "ERP down", "started_at": T0, "impact": "Orders cannot be booked."}
+INCIDENT = {
+    "incident_id": "INC-9",
+    "title": "ERP down",
+    "started_at": T0,
+    "impact": "Orders cannot be booked.",
+}
 QUICK = 2  # quick retries in the same call: 3 attempts per flush
 
 
