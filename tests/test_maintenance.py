@@ -5,11 +5,14 @@ Runs on a copy of the example estate with its data made by the demo, in this tes
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 
 from demos.estate import make_example_data
@@ -24,6 +27,7 @@ from opskeeper.ledger.audit import AuditEntry
 from opskeeper.ledger.core import HealthSample, Run, RunStatus, StepStatus
 from opskeeper.maintenance import MaintenanceResult, Trigger, run_customer, threaded_runner
 from opskeeper.paths import EXAMPLE_ESTATE, RUNBOOKS_DIR
+from testbed import netns
 
 VOLGA_OPEN = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)  # Sunday 04:00 MSK, inside 03:00-06:00
 VOLGA_CLOSED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday afternoon
@@ -282,3 +286,68 @@ def test_a_rolled_back_step_is_not_done(tmp_path: Path, opskeeper_home: Path) ->
     again = env.run("volga", VOLGA_OPEN + timedelta(minutes=20))
     assert again.status is RunStatus.OK and again.resumed_from == []
     assert _executions(count) == Counter({"volga-tms-1 one": 2, "undo": 1, "volga-tms-1 two": 1, "volga-tms-1 three": 1})
+
+
+def _bed_runbook(estate_path: str, dir: Path, hosts_dir: str, sleep_s: int) -> Path:
+    """The bed's estate with a runbook whose every step appends to the host's own count file (over SSH)."""
+    count = f"{hosts_dir}/{{{{ host.name }}}}/data/count"
+    book = {"name": "monthly", "steps": [
+        {"name": "first", "run": f"echo first >> {count}"},
+        {"name": "slow", "run": f"sleep {sleep_s} && echo slow >> {count}", "timeout": "1m"},
+        {"name": "last", "run": f"echo last >> {count}"},
+    ]}  # fmt: skip
+    (dir / "runbooks").mkdir(exist_ok=True)
+    (dir / "runbooks" / "monthly.yaml").write_text(yaml.safe_dump(book))
+    data = yaml.safe_load(Path(estate_path).read_text())
+    data["runbooks_dir"] = str(dir / "runbooks")
+    path = dir / "estate.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_host_dies_mid_run_and_the_rerun_does_only_the_rest(fleet_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Over SSH: one host's sshd and sessions are killed in the slow step; the re-run finishes that host's last two
+    steps and never connects to the host that finished (its sshd is down by then); --again repeats all."""
+    bed = fleet_factory(2)
+    healthy, crashed = bed.hosts
+    hosts_dir = str(Path(healthy.dir).parent)
+    start = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)  # the bed's customer: always in its window, no blackout
+
+    def counts() -> dict[str, list[str]]:
+        return {h.name: (Path(h.data_dir) / "count").read_text().split() for h in bed.hosts
+                if (Path(h.data_dir) / "count").exists()}  # fmt: skip
+
+    def run(now: datetime, **kw: object) -> MaintenanceResult:
+        env = Env(path)
+        return run_customer(env.estate, env.runbooks, env.ledger, env.estate.customers[0], Cadence.MONTHLY,
+                            runner=threaded_runner(env.estate, env.runbooks, env.ledger), now=now, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+    path = _bed_runbook(bed.estate_path, tmp_path, hosts_dir, sleep_s=4)
+    result: dict[str, MaintenanceResult] = {}
+    worker = threading.Thread(target=lambda: result.update(first=run(start)))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while counts().get(crashed.name) != ["first"] or counts().get(healthy.name) != ["first"]:
+        assert time.monotonic() < deadline, counts()
+        time.sleep(0.1)
+    # The host dies mid-step: every process in it (sshd, the session, its `sleep`) is killed at once.
+    netns.kill_pids(crashed.pids())
+    crashed.kill_sshd(sessions=True)
+    worker.join(60)
+    first = result["first"]
+    assert first.status is RunStatus.PARTIAL
+    assert counts() == {healthy.name: ["first", "slow", "last"], crashed.name: ["first"]}
+
+    crashed.start_sshd()  # repaired
+    healthy.kill_sshd(sessions=True)  # the finished host is down now: the re-run must not need it
+    path = _bed_runbook(bed.estate_path, tmp_path, hosts_dir, sleep_s=0)
+    second = run(start + timedelta(minutes=30))
+    assert second.status is RunStatus.OK, second.summary()
+    assert counts() == {healthy.name: ["first", "slow", "last"], crashed.name: ["first", "slow", "last"]}
+    by_host = {h.host: (h.done_earlier, h.steps, h.earlier_runs) for h in second.hosts}
+    assert by_host == {healthy.name: (3, 3, (first.run_id,)), crashed.name: (1, 3, (first.run_id,))}
+
+    healthy.start_sshd()
+    third = run(start + timedelta(minutes=60), again=True)
+    assert third.status is RunStatus.OK
+    assert counts() == {h.name: ["first", "slow", "last"] * 2 for h in bed.hosts}

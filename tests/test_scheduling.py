@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from opskeeper.config.types import Cadence
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import Run, RunStatus
+from opskeeper.maintenance import MaintenanceResult, Trigger, run_customer, threaded_runner
 from opskeeper.scheduling import claim, plan_drills, plan_tick, record_missed
 from tests.conftest import EXAMPLE_ESTATE
+from tests.test_maintenance import COUNTED, Env, example_estate
 from tests.ticking import at, record_run, tick, tick_through
 
 # Sunday 2026-11-29 01:30 UTC = 04:30 MSK: inside volga's Sunday 03:00-06:00 window.
@@ -136,3 +139,35 @@ def test_a_drill_told_too_late_does_not_start(tmp_path: Path) -> None:
         for p in plan_drills(estate, ledger, IN_VOLGA_WINDOW, {"data-corruption"})
     }
     assert silent[("volga", "data-corruption")].start  # a silent drill needs no notice
+
+
+def test_the_ticks_catch_up_resumes_the_failed_run(tmp_path: Path, opskeeper_home: Path) -> None:
+    """A host fails in the first window; the tick's catch-up in the next window of the month does only the rest."""
+    count, broken = tmp_path / "count", tmp_path / "broken"
+    path = example_estate(tmp_path, opskeeper_home, COUNTED % {"count": count, "broken": broken}, second_volga_host=True)
+    data = yaml.safe_load(path.read_text())
+    data["customers"] = [c for c in data["customers"] if c["id"] == "volga"]
+    data["tiers"][data["customers"][0]["tier"]]["cadences"] = ["monthly"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    env = Env(path)
+    estate, ledger = env.estate, env.ledger
+    first_window, next_window = VOLGA_WINDOW - timedelta(days=7), VOLGA_WINDOW  # Sundays 22 and 29 November
+
+    def tick_and_run(now: datetime) -> MaintenanceResult:
+        tick_through(estate, ledger, now - timedelta(days=10), now - timedelta(minutes=5))  # the notices went out
+        plan = tick(estate, ledger, now)
+        assert ("volga", Cadence.MONTHLY) in _due(plan)
+        # What flows/tick.py starts: the maintenance flow with the tick's trigger and no --again.
+        return run_customer(estate, env.runbooks, ledger, estate.customer("volga"), Cadence.MONTHLY,
+                            runner=threaded_runner(estate, env.runbooks, ledger), now=now,
+                            trigger=Trigger("tick", "scheduler"))  # fmt: skip
+
+    (tmp_path / "broken-volga-tms-2").touch()
+    failed = tick_and_run(first_window + timedelta(hours=1))
+    assert failed.status is RunStatus.PARTIAL
+    (tmp_path / "broken-volga-tms-2").unlink()
+    caught_up = tick_and_run(next_window + timedelta(hours=1))
+    assert caught_up.status is RunStatus.OK and caught_up.resumed_from == [failed.run_id]
+    assert Counter(count.read_text().splitlines()) == Counter(
+        {f"volga-tms-{h} {s}": 1 for h in (1, 2) for s in ("one", "two", "three")})  # fmt: skip
+    assert not _due(tick(estate, ledger, next_window + timedelta(hours=1, minutes=5)))  # done for November

@@ -157,6 +157,7 @@ def test_gated_steps_need_a_window(estate: Estate, out: Path) -> None:
     closed = run_steps(estate, steps, Gate(window_open=False, window_reason="next opens Sat 22:00"))
     assert statuses(closed) == [("window", "skipped"), ("destructive", "skipped"), ("plain", "ok")]
     assert closed[0].output == "needs a maintenance window: next opens Sat 22:00"
+    assert [r.held for r in closed] == [True, True, False]  # held back by the gate (exit code 3 in the CLI)
     assert sorted(p.name for p in out.iterdir()) == ["plain"]
     opened = run_steps(estate, steps, OPEN)
     assert statuses(opened) == [("window", "ok"), ("destructive", "ok"), ("plain", "ok")]
@@ -166,7 +167,7 @@ def test_gated_steps_need_a_window(estate: Estate, out: Path) -> None:
 def test_approval_required(estate: Estate, tmp_path: Path) -> None:
     step = {"name": "risky", "run": f"touch {tmp_path}/done", "requires_approval": True}
     [skipped] = run_steps(estate, [step])
-    assert (skipped.status, skipped.output) == (StepStatus.SKIPPED, "needs an approval (none given)")
+    assert (skipped.status, skipped.output, skipped.held) == (StepStatus.SKIPPED, "needs an approval (none given)", True)
     assert not (tmp_path / "done").exists()
     [ran] = run_steps(estate, [step], Gate(window_open=True, approved_by="carol"))
     assert ran.status is StepStatus.OK and (tmp_path / "done").exists()
@@ -181,6 +182,7 @@ def test_dry_run_renders_but_runs_nothing(estate: Estate, tmp_path: Path) -> Non
     assert statuses(recs) == [("create", "skipped"), ("act", "skipped")]
     assert recs[0].output == f"dry run: would run touch {target}"
     assert recs[1].output == "dry run: would run action service.check"
+    assert not any(r.held for r in recs)  # a dry run holds nothing back
     assert not target.exists()
 
 
@@ -329,3 +331,20 @@ def test_an_action_value_is_judged_by_the_steps_expectations(estate: Estate) -> 
     assert (recs[0].detail, recs[0].verdict, recs[0].error) == ({"value": 7}, "value 7 within [-inf, 10]", None)
     assert (recs[1].error, recs[1].verdict) == ("7 != 8", "7 != 8")
     assert recs[2].error == "measured 7"
+
+
+def test_done_steps_are_not_repeated_and_a_later_rollback_undoes_them(estate: Estate, out: Path) -> None:
+    steps = [
+        {"name": "a", "run": f"echo a >> {out}/log", "rollback": f"echo undo-a >> {out}/log"},
+        {"name": "b", "run": "exit 1", "on_failure": "rollback"},
+    ]
+    customer = estate.customers[0]
+    system = customer.systems[0]
+    target = HostTarget(estate, customer, system, system.hosts[0], LocalExecutor("acme-app-1"), SYSTEM.now())
+    recs = HostRun(target, OPEN, lambda r: None).run(
+        [("test", Step.model_validate(s)) for s in steps], done={("test", "a"): 7}
+    )
+    assert [(r.step, r.status.value, r.done_in_run) for r in recs] == [
+        ("a", "skipped", 7), ("b", "failed", None), ("a:rollback", "rolled-back", None)]  # fmt: skip
+    assert recs[0].output == "done earlier by run 7"
+    assert (out / "log").read_text().split() == ["undo-a"]  # not run again, but undone with the rest
