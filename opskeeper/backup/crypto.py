@@ -9,6 +9,7 @@ associated data, so a blob cannot be swapped for another without detection.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
 import hmac
@@ -21,12 +22,13 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from opskeeper.backup.errors import IntegrityError, UnsupportedFormat, WrongPassphrase
+from opskeeper.backup.errors import FormatError, IntegrityError, UnsupportedFormat, WrongPassphrase
 
 ENVELOPE_VERSION = 1
 NONCE_LEN = 12
 TAG_LEN = 16
 ENVELOPE_OVERHEAD = 1 + NONCE_LEN + TAG_LEN
+_KDF_MAX_MEMORY = 1 << 30  # scrypt needs 128 * n * r bytes; a key object may not ask for more than 1 GiB
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class KdfParams:
             n=self.n,
             r=self.r,
             p=self.p,
-            maxmem=256 * self.n * self.r + (1 << 20),
+            maxmem=min(256 * self.n * self.r + (1 << 20), 2**31 - 1),  # hashlib's ceiling is INT_MAX
             dklen=32,
         )
 
@@ -124,9 +126,16 @@ class MasterKeys:
         ).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> MasterKeys:
-        d = json.loads(raw)
-        return cls(bytes.fromhex(d["enc_key"]), bytes.fromhex(d["id_key"]), int(d["chunker_seed"]))
+    def from_json(cls, raw: bytes, what: str = "master keys") -> MasterKeys:
+        try:
+            d = json.loads(raw)
+            keys = cls(bytes.fromhex(d["enc_key"]), bytes.fromhex(d["id_key"]), d["chunker_seed"])
+        except (ValueError, RecursionError, KeyError, TypeError) as e:
+            raise FormatError(f"{what}: malformed master keys ({type(e).__name__})") from e
+        if len(keys.enc_key) != 32 or len(keys.id_key) != 32 or type(keys.chunker_seed) is not int \
+                or not 0 <= keys.chunker_seed < 1 << 64:
+            raise FormatError(f"{what}: master keys of the wrong size")
+        return keys
 
 
 def _b64(b: bytes) -> str:
@@ -150,18 +159,49 @@ def wrap_keys(keys: MasterKeys, passphrase: str, key_id: str, kdf: KdfParams | N
     ).encode()
 
 
+@dataclass(frozen=True)
+class KeyObject:
+    """A parsed ``keys/<id>`` object: checked before any work is done for it (scrypt's cost is bounded)."""
+
+    kdf: KdfParams
+    nonce: bytes
+    sealed: bytes
+
+
+def read_key_object(raw: bytes, key_id: str) -> KeyObject:
+    """Parse a ``keys/<id>`` object; FormatError or UnsupportedFormat when it is not one we can open."""
+    what = f"keys/{key_id}"
+    try:
+        d = json.loads(raw)
+        if d.get("version") != ENVELOPE_VERSION or d["kdf"]["name"] != "scrypt":
+            raise UnsupportedFormat(f"{what}: unsupported key format")
+        k = d["kdf"]
+        kdf = KdfParams(_unb64(k["salt"]), k["n"], k["r"], k["p"])
+        obj = KeyObject(kdf, _unb64(d["nonce"]), _unb64(d["sealed"]))
+    except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as e:
+        raise FormatError(f"{what}: malformed key object ({type(e).__name__})") from e
+    n, r, p = kdf.n, kdf.r, kdf.p
+    if not (type(n) is type(r) is type(p) is int and n > 1 and n & (n - 1) == 0 and 1 <= r <= 32
+            and 1 <= p <= 16 and 128 * n * r <= _KDF_MAX_MEMORY and 8 <= len(kdf.salt) <= 64):
+        raise FormatError(f"{what}: scrypt parameters out of range (n={n!r}, r={r!r}, p={p!r})")
+    if len(obj.nonce) != NONCE_LEN or len(obj.sealed) < TAG_LEN:
+        raise FormatError(f"{what}: sealed keys too short")
+    return obj
+
+
+def _unb64(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as e:  # a ValueError: reported by the caller
+        raise ValueError(f"not base64: {e}") from e
+
+
 def unwrap_keys(raw: bytes, passphrase: str, key_id: str) -> MasterKeys:
     """Open a ``keys/<id>`` object; WrongPassphrase when the derived key does not authenticate."""
-    d = json.loads(raw)
-    if d.get("version") != ENVELOPE_VERSION or d["kdf"]["name"] != "scrypt":
-        raise UnsupportedFormat(f"keys/{key_id}: unsupported key format")
-    k = d["kdf"]
-    kdf = KdfParams(base64.b64decode(k["salt"]), int(k["n"]), int(k["r"]), int(k["p"]))
-    kek = kdf.derive(passphrase)
+    obj = read_key_object(raw, key_id)
+    kek = obj.kdf.derive(passphrase)
     try:
-        plain = AESGCM(kek).decrypt(
-            base64.b64decode(d["nonce"]), base64.b64decode(d["sealed"]), f"keys/{key_id}".encode()
-        )
+        plain = AESGCM(kek).decrypt(obj.nonce, obj.sealed, f"keys/{key_id}".encode())
     except InvalidTag as e:
         raise WrongPassphrase(f"wrong passphrase: it does not open key {key_id}") from e
-    return MasterKeys.from_json(plain)
+    return MasterKeys.from_json(plain, f"keys/{key_id}")

@@ -53,3 +53,8 @@ class SourceError(BackupError):
 
 class RestoreFailed(BackupError):
     """A restore could not complete (disk full, permission, checksum)."""
+
+
+class FormatError(IntegrityError):
+    """An object's bytes authenticate (or need no key) but do not follow the format: a field is
+    missing, of the wrong type or out of range, a length points past the end, a JSON text is broken."""

@@ -16,14 +16,16 @@ from typing import Any
 
 import zstandard
 
-from opskeeper.backup.crypto import MasterKeys
-from opskeeper.backup.errors import IntegrityError
-from opskeeper.backup.format import PACK_HEADER, BlobType, Compression
+from opskeeper.backup.crypto import ENVELOPE_OVERHEAD, MasterKeys
+from opskeeper.backup.errors import FormatError, IntegrityError, UnsupportedFormat
+from opskeeper.backup.format import MAX_BLOB_SIZE, PACK_HEADER, BlobType, Compression, load_json
 
 _INCOMPRESSIBLE = 0.97  # keep raw when zstd saves less than 3 %
 _SAMPLE = 16 * 1024
 _MIN_SAMPLED = 8 * 1024
 _TRAILER_ENTRY = struct.Struct("<32scII")  # id, type, envelope length, plaintext length
+_TRAILER_LEN = struct.Struct("<I")
+_BLOB_TYPES = {t.value.encode(): t for t in BlobType}
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,26 @@ class BlobCodec:
         return len(self._zc.compress(data[:n])) > n * _INCOMPRESSIBLE
 
     def decode(self, btype: BlobType, blob_id: bytes, envelope: bytes | memoryview, raw_len: int) -> bytes:
-        payload = self.keys.open(envelope, blob_aad(btype, blob_id), f"blob {blob_id.hex()[:16]}")
-        if len(payload) < raw_len:
-            return self._zd.decompress(payload, max_output_size=raw_len)
-        return payload
+        what = f"blob {blob_id.hex()[:16]}"
+        return self.inflate(self.keys.open(envelope, blob_aad(btype, blob_id), what), raw_len, what)
+
+    def inflate(self, payload: bytes, raw_len: int, what: str) -> bytes:
+        """An opened blob's plaintext: zstd when shorter than ``raw_len`` (never more than ``raw_len``
+        bytes: a frame that declares or yields another size is refused before anything is allocated)."""
+        if len(payload) >= raw_len:
+            if len(payload) != raw_len:
+                raise FormatError(f"{what}: {len(payload)} bytes where the index says {raw_len}")
+            return payload
+        try:
+            declared = zstandard.frame_content_size(payload)
+            if declared not in (raw_len, -1):
+                raise FormatError(f"{what}: compressed frame declares {declared} bytes, the index {raw_len}")
+            out = self._zd.decompress(payload, max_output_size=raw_len)
+        except zstandard.ZstdError as e:
+            raise FormatError(f"{what}: compressed data is damaged ({e})") from e
+        if len(out) != raw_len:
+            raise FormatError(f"{what}: decompressed to {len(out)} bytes, the index says {raw_len}")
+        return out
 
 
 class PackBuilder:
@@ -108,8 +126,42 @@ def check_pack_bytes(pack_id: str, data: bytes) -> None:
     """A pack's name is its SHA-256: any flipped byte is caught here, no key needed."""
     if hashlib.sha256(data).hexdigest() != pack_id:
         raise IntegrityError(f"pack {pack_id}: content does not match its name (corrupted)")
-    if not data.startswith(PACK_HEADER[:4]):
+    _check_pack_header(pack_id, data)
+
+
+def _check_pack_header(pack_id: str, data: bytes | memoryview) -> None:
+    head = bytes(data[: len(PACK_HEADER)])
+    if head[:4] != PACK_HEADER[:4]:
         raise IntegrityError(f"pack {pack_id}: bad magic")
+    if head != PACK_HEADER:
+        raise UnsupportedFormat(f"pack {pack_id}: pack header {head[4:].hex()} (version {head[4:5].hex()}) "
+                                f"is not supported")
+
+
+def read_pack_trailer(pack_id: str, data: bytes | memoryview, keys: MasterKeys) -> list[tuple[bytes, BlobRef]]:
+    """The blobs a pack holds, from the pack alone (its header and sealed trailer): what an index lists."""
+    _check_pack_header(pack_id, data)
+    end = len(data) - _TRAILER_LEN.size
+    if end < len(PACK_HEADER):
+        raise FormatError(f"pack {pack_id}: too short for a trailer ({len(data)} bytes)")
+    (tlen,) = _TRAILER_LEN.unpack_from(data, end)
+    start = end - tlen
+    if start < len(PACK_HEADER):
+        raise FormatError(f"pack {pack_id}: trailer length {tlen} exceeds the pack ({len(data)} bytes)")
+    table = keys.open(memoryview(data)[start:end], b"pack-trailer", f"pack {pack_id} trailer")
+    if len(table) % _TRAILER_ENTRY.size:
+        raise FormatError(f"pack {pack_id}: trailer of {len(table)} bytes is not whole entries")
+    out: list[tuple[bytes, BlobRef]] = []
+    offset = len(PACK_HEADER)
+    for bid, bt, length, raw_len in _TRAILER_ENTRY.iter_unpack(table):
+        btype = _BLOB_TYPES.get(bt)
+        if btype is None or length < ENVELOPE_OVERHEAD or raw_len > MAX_BLOB_SIZE:
+            raise FormatError(f"pack {pack_id}: trailer entry {len(out)} is malformed")
+        out.append((bid, BlobRef(pack_id, btype, offset, length, raw_len)))
+        offset += length
+    if offset != start:
+        raise FormatError(f"pack {pack_id}: its blobs end at {offset}, its trailer starts at {start}")
+    return out
 
 
 _ZSTD_INDEX = b"\x01"  # index plaintext = this flag + zstd(JSON); hex ids compress to about half
@@ -124,18 +176,47 @@ def encode_index(packs: dict[str, list[tuple[bytes, BlobRef]]]) -> bytes:
     return _ZSTD_INDEX + zstandard.ZstdCompressor(level=3).compress(json.dumps(out, separators=(",", ":")).encode())
 
 
-def _index_json(raw: bytes) -> Any:
+_INDEX_RATIO = 64  # a real index compresses about 2:1; a frame that claims far more is a bomb
+
+
+def _index_json(raw: bytes, what: str) -> Any:
     if raw[:1] != _ZSTD_INDEX:
-        raise IntegrityError("index object: unknown encoding")
-    return json.loads(zstandard.ZstdDecompressor().decompressobj().decompress(raw[1:]))
+        raise UnsupportedFormat(f"{what}: unknown encoding {raw[:1].hex() or '(empty)'}")
+    frame = raw[1:]
+    try:
+        size = zstandard.frame_content_size(frame)
+        if size < 0 or size > _INDEX_RATIO * len(frame) + 4096:
+            raise FormatError(f"{what}: compressed frame declares {size} bytes for {len(frame)}")
+        text = zstandard.ZstdDecompressor().decompress(frame, max_output_size=size)
+    except zstandard.ZstdError as e:
+        raise FormatError(f"{what}: compressed data is damaged ({e})") from e
+    return load_json(text, what)
 
 
-def decode_index(raw: bytes) -> list[tuple[bytes, BlobRef]]:
-    d = _index_json(raw)
+def decode_index(raw: bytes, what: str = "index object") -> list[tuple[bytes, BlobRef]]:
+    """The blobs an index object lists; FormatError names the object when any field is off."""
+    d = _index_json(raw, what)
     out: list[tuple[bytes, BlobRef]] = []
-    for p in d["packs"]:
-        pid = p["id"]
-        for bid, bt, off, ln, rl in p["blobs"]:
-            out.append((bytes.fromhex(bid), BlobRef(pid, BlobType(bt), off, ln, rl)))
+    types = _BLOB_TYPES_STR
+    try:
+        if d["version"] != 1:
+            raise UnsupportedFormat(f"{what}: index version {d['version']!r} is not supported")
+        for p in d["packs"]:
+            pid = p["id"]
+            if type(pid) is not str or len(pid) != 64 or not _HEX.issuperset(pid):
+                raise FormatError(f"{what}: pack id {pid!r} is not a SHA-256")
+            for bid, bt, off, ln, rl in p["blobs"]:
+                blob_id = bytes.fromhex(bid)
+                # type() is: a bool or a float is not an offset
+                if not (type(off) is type(ln) is type(rl) is int and off >= len(PACK_HEADER)
+                        and ln >= ENVELOPE_OVERHEAD and 0 <= rl <= MAX_BLOB_SIZE and len(blob_id) == 32):
+                    raise FormatError(f"{what}: pack {pid[:12]}: blob entry {[bid, bt, off, ln, rl]!r} is malformed")
+                out.append((blob_id, BlobRef(pid, types[bt], off, ln, rl)))
+    except (KeyError, TypeError, ValueError) as e:  # missing member, wrong shape, not hex, unknown type
+        raise FormatError(f"{what}: malformed ({type(e).__name__}: {e})") from e
     return out
+
+
+_BLOB_TYPES_STR = {t.value: t for t in BlobType}
+_HEX = frozenset("0123456789abcdef")
 

@@ -21,13 +21,14 @@ from opskeeper.backup.chunker import Chunker
 from opskeeper.backup.crypto import MasterKeys, unwrap_keys, wrap_keys
 from opskeeper.backup.errors import (
     BackupError,
+    FormatError,
     IntegrityError,
     RepositoryExists,
     RepositoryNotFound,
     SnapshotNotFound,
     WrongPassphrase,
 )
-from opskeeper.backup.format import PACK_TARGET_SIZE, BlobType, ChunkerParams, RepoConfig
+from opskeeper.backup.format import PACK_TARGET_SIZE, BlobType, ChunkerParams, RepoConfig, load_json
 from opskeeper.backup.pack import BlobCodec, BlobRef, PackBuilder, decode_index, encode_index
 from opskeeper.backup.store.interface import BackupStore, ObjectNotFound
 from opskeeper.backup.tree import Entry, SnapshotManifest, decode_entries, encode_entries
@@ -40,6 +41,14 @@ _MAX_INFLIGHT = 64  # blobs being compressed/encrypted at once; bounds memory to
 
 def new_id() -> str:
     return secrets.token_hex(32)
+
+
+def decode_state(plain: bytes, what: str) -> dict[str, object]:
+    """A ``state/<name>`` object's (opened) bytes: one JSON object."""
+    value = load_json(plain, what)
+    if not isinstance(value, dict):
+        raise FormatError(f"{what}: not a JSON object")
+    return value
 
 
 class Repository:
@@ -114,7 +123,7 @@ class Repository:
         self.index_objects.clear()
         for info in self.store.list("index/"):
             oid = info.name.split("/", 1)[1]
-            refs = decode_index(self._get_sealed(info.name))
+            refs = decode_index(self._get_sealed(info.name), info.name)
             for bid, ref in refs:
                 self.index[bid] = ref
             self.index_objects[oid] = {ref.pack for _, ref in refs}
@@ -276,8 +285,8 @@ class Repository:
             codec = self._local.codec = BlobCodec(self.keys, self.config.compression, self.config.zstd_level)
         try:
             return codec.decode(ref.type, blob_id, env, ref.raw_len)
-        except IntegrityError as e:
-            raise IntegrityError(f"pack {ref.pack}: {e}") from e
+        except IntegrityError as e:  # FormatError stays a FormatError
+            raise type(e)(f"pack {ref.pack}: {e}") from e
 
     # -- trees and snapshots -----------------------------------------------------------------------
     def _chunk_id_of(self, sha256_hex: str) -> str:
@@ -305,7 +314,8 @@ class Repository:
         return [i.name.split("/", 1)[1] for i in self.store.list("snapshots/")]
 
     def load_snapshot(self, snap_id: str) -> SnapshotManifest:
-        return SnapshotManifest.from_json(self._get_sealed(f"snapshots/{snap_id}"))
+        name = f"snapshots/{snap_id}"
+        return SnapshotManifest.from_json(self._get_sealed(name), name)
 
     def resolve_snapshot(self, prefix: str, *, system: str | None = None) -> str:
         """A full snapshot id from an unambiguous prefix; ``latest`` is the newest (of ``system``, if given)."""
@@ -330,7 +340,7 @@ class Repository:
     # -- small mutable state ----------------------------------------------------------------------
     def get_state(self, name: str) -> dict[str, object]:
         try:
-            return dict(json.loads(self._get_sealed(f"state/{name}")))
+            return decode_state(self._get_sealed(f"state/{name}"), f"state/{name}")
         except ObjectNotFound:
             return {}
 
