@@ -101,6 +101,7 @@ def read_yaml(path: Path) -> YamlDoc:
 
 _MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 _MERGE, _BOOL, _TIMESTAMP = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "binary", "timestamp", "str"))
 
 
@@ -176,6 +177,9 @@ class _Builder:
         if node.tag not in _SCALAR_TAGS:
             self._problem(node, path, _tag_refused(node.tag))
             return None
+        if node.tag in (_INT, _FLOAT) and ":" in node.value:
+            # YAML 1.1 reads 22:00 as the base-60 number 1320: a time of day must stay what was written.
+            return node.value
         try:
             value = self._scalars.construct_object(node, deep=True)
         except (ValueError, OverflowError) as e:

@@ -332,3 +332,11 @@ def test_a_run_checks_the_files_not_the_machine(tmp_path: Path, monkeypatch: pyt
     monkeypatch.delenv("ACME_PASSPHRASE")
     estate, _, problems = validate_all(_estate(tmp_path))
     assert problems == [] and estate.customers[0].id == "acme"
+
+
+def test_an_unquoted_time_of_day_is_not_read_as_a_base_60_number(tmp_path: Path) -> None:
+    """YAML 1.1 reads 22:00 as 1320; the window's own check must see what was written."""
+    assert _validate(_estate(tmp_path, 'start: "22:00"', "start: 22:00"))[0] == 0
+    path = _estate(tmp_path, 'start: "22:00"', "start: 25:00")
+    assert _validate(path) == (2, [f"{path}:23: customers[0].maintenance_window.start: expected a time of day "
+                                   "'HH:MM' (24-hour), got '25:00'"])  # fmt: skip
