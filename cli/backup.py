@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from cli import common
 from cli.common import JsonOption, print_json, run_guarded, table
 from opskeeper.backup.errors import SnapshotNotFound
 from opskeeper.backup.ops import (
-    executor_for,
     find_system,
     open_target,
     passphrase_for_target,
@@ -20,8 +21,9 @@ from opskeeper.backup.ops import (
     targets_in_use,
 )
 from opskeeper.backup.record import sync_catalog
-from opskeeper.backup.restore import restore, restore_remote
-from opskeeper.backup.service import run_backups, run_prunes, run_verify
+from opskeeper.backup.restore import restore
+from opskeeper.backup.service import restore_to_host, run_backups, run_prunes, run_verify
+from opskeeper.remote.interface import HostKeyRejected
 from opskeeper.trigger import Trigger
 
 app = typer.Typer(help="Encrypted, deduplicated backups: run, list, verify, restore, prune.", no_args_is_help=True)
@@ -125,6 +127,9 @@ def restore_cmd(
 
     def body() -> int:
         estate = common.load()
+        # A restore to this machine needs no ledger until it is done (the ledger may be what was lost);
+        # one to a host audits a refused host key in it.
+        ledger = common.open_ledger() if host else None
         errors = []
         for t in [target] if target else targets_in_use(estate, system):
             repo = open_target(estate, t, passphrase_for_target(estate, t, system))
@@ -134,8 +139,8 @@ def restore_cmd(
                 started = time.monotonic()
                 if host:
                     _, sys_ = find_system(estate, snap.system or (system or ""))
-                    with executor_for(estate, sys_, host) as ex:
-                        result = restore_remote(repo, snap_id, ex, str(to), include=include)
+                    result = restore_to_host(estate, ledger or common.open_ledger(), repo, snap_id, sys_, host,
+                                             str(to), include=include)
                 else:
                     result = restore(repo, snap_id, to, include=include)
             except SnapshotNotFound as e:
@@ -143,7 +148,7 @@ def restore_cmd(
                 continue
             finally:
                 repo.close()
-            common.open_ledger().audit("opskeeper", "backup.restore", f"snapshot:{snap_id}",
+            (ledger or common.open_ledger()).audit("opskeeper", "backup.restore", f"snapshot:{snap_id}",
                                        {"target": t, "to": result.target, "files": result.files})
             if json_out:
                 print_json({"target": t, "seconds": round(time.monotonic() - started, 3), **common.to_jsonable(result)})
@@ -153,7 +158,19 @@ def restore_cmd(
             return 0
         raise SnapshotNotFound("; ".join(errors) or "no target to restore from")
 
-    raise typer.Exit(run_guarded(body))
+    raise typer.Exit(run_guarded(lambda: _host_key_said(body)))
+
+
+def _host_key_said(body: Callable[[], int]) -> int:
+    """A refused host key was said on stderr already (one line, both fingerprints: the SSH layer's
+    ``opskeeper.security`` log) and audited: add what to do, not the same line again."""
+    try:
+        return body()
+    except HostKeyRejected as e:
+        if e.event is None:
+            raise
+        common.err_console.print(f"hint: {escape(e.event.advice)}", soft_wrap=True)
+        return e.exit_code
 
 
 @app.command("prune")

@@ -24,10 +24,14 @@ from opskeeper.backup.ops import (
 )
 from opskeeper.backup.prune import PruneReport
 from opskeeper.backup.record import record_backup_run, record_prune, record_verify
+from opskeeper.backup.repo import Repository
+from opskeeper.backup.restore import RestoreResult, restore_remote
 from opskeeper.backup.verify import VerifyReport
 from opskeeper.config.backup import DataSet
 from opskeeper.config.estate import Customer, Estate, System
+from opskeeper.errors import InputError
 from opskeeper.ledger import Ledger
+from opskeeper.remote import connect
 from opskeeper.remote.fanout import Runner, Work, reraise, threaded
 from opskeeper.trigger import Trigger
 
@@ -180,3 +184,17 @@ def run_verify(
 def _policy_share(estate: Estate, target: str) -> float:
     owner = next(s for _, s in systems_with_backup(estate) if target in policy_of(s).targets)
     return policy_of(owner).verify_fraction * 100
+
+
+def restore_to_host(
+    estate: Estate, ledger: Ledger, repo: Repository, snap_id: str, system: System, host_name: str, to: str,
+    *, include: str = "",
+) -> RestoreResult:
+    """Restore a snapshot onto a host of ``system`` over SSH; a refused host key is audited in ``ledger``."""
+    try:
+        host = system.host(host_name)
+    except KeyError as e:
+        raise InputError(f"system {system.id} has no host {host_name!r}") from e
+    with connect(host, ledger=ledger, estate=estate) as executor:
+        executor.connect()  # up front: a refused host key is that, not a restore stopped half-way
+        return restore_remote(repo, snap_id, executor, to, include=include)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from opskeeper.errors import OpskeeperError
+
+if TYPE_CHECKING:
+    from opskeeper.remote.ssh_hostkeys import SecurityEvent
 
 DEFAULT_OUTPUT_CAP = 1024 * 1024  # bytes kept per stream; the rest is counted, not kept
 
@@ -28,7 +31,15 @@ class HostUnreachable(ExecutorError):
 
 
 class HostKeyRejected(ExecutorError):
-    """The host presented an unknown or changed host key: refused."""
+    """The host presented an unknown or changed host key: refused.
+
+    ``event`` (a ``ssh_hostkeys.SecurityEvent``) is the refusal as the console and the audit trail saw
+    it; None when no key could be checked (an unreadable known_hosts file, a malformed pin).
+    """
+
+    def __init__(self, message: str, *, event: SecurityEvent | None = None) -> None:
+        super().__init__(message)
+        self.event = event
 
 
 class AuthenticationFailed(ExecutorError):

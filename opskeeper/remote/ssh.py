@@ -49,6 +49,9 @@ from opskeeper.remote.ssh_hostkeys import (
 from opskeeper.remote.ssh_io import Capture, SSHStream, collect_output, kill_remote, load_private_key
 
 log = logging.getLogger(__name__)
+# Refused host keys, one line each: with no logging set up (the CLI) Python prints WARNING records on
+# stderr as they are; under Prefect its console handler shows them, and a flow run's log keeps them.
+security_log = logging.getLogger("opskeeper.security")
 
 __all__ = ["SSHExecutor", "SSHPool", "SSHTarget", "SecurityEvent", "audit_security_events", "build_command"]
 
@@ -145,7 +148,9 @@ class SSHPool:
             return self._keys[cache_key]
 
     def report(self, event: SecurityEvent) -> None:
-        """Hand a security event to the hook; an observer can never break the run."""
+        """Say the refusal on the console (one line, both fingerprints), then hand it to the hook (the
+        audit trail); an observer can never break the run."""
+        security_log.warning("%s", event.line)
         if self.on_security_event is None:
             return
         try:

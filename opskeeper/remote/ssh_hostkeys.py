@@ -1,7 +1,8 @@
 """Pinned SSH host keys: what we expect (estate line or known_hosts), what the host shows, and the verdict.
 
 RejectPolicy semantics: no pinned key, or a key that differs from the pinned one,
-refuses the host. Each refusal is a :class:`SecurityEvent` for the audit trail.
+refuses the host. Each refusal is a :class:`SecurityEvent`: one line on the console
+(the ``opskeeper.security`` logger, WARNING), an entry in the audit trail.
 """
 
 from __future__ import annotations
@@ -41,18 +42,29 @@ class SecurityEvent:
     presented: str  # "ssh-ed25519 SHA256:..."
     expected: tuple[str, ...]  # fingerprints pinned, empty when unknown
     source: str  # where the pin came from: "estate" or the known_hosts path
-    message: str
+    advice: str  # what it means and what to do
 
     @property
     def action(self) -> str:
         return f"ssh.{self.problem.value}"
+
+    @property
+    def line(self) -> str:
+        """One line naming the host and both fingerprints, as the console shows it."""
+        expected = " or ".join(_fingerprint(k) for k in self.expected) or f"nothing ({self.source})"
+        return (f"host {self.host} ({self.address}:{self.port}): host key refused: "
+                f"expected {expected}, presented {_fingerprint(self.presented)}")
+
+    @property
+    def message(self) -> str:
+        return f"{self.line}; {self.advice}"
 
     def details(self) -> dict[str, object]:
         return {"address": f"{self.address}:{self.port}", "presented": self.presented,
                 "expected": list(self.expected), "source": self.source}
 
     def error(self) -> HostKeyRejected:
-        return HostKeyRejected(self.message)
+        return HostKeyRejected(self.message, event=self)
 
 
 SecurityEventHook = Callable[[SecurityEvent], None]
@@ -84,6 +96,11 @@ class ExpectedKeys:
         for kind in self.blobs.values():
             names += [n for n in _ALGORITHMS.get(kind, (kind,)) if n not in names]
         return names
+
+
+def _fingerprint(described: str) -> str:
+    """"ssh-ed25519 SHA256:abc" -> "SHA256:abc"."""
+    return described.rpartition(" ")[2]
 
 
 def fingerprint_blob(blob: bytes) -> str:
@@ -128,13 +145,12 @@ def check_host_key(t: SSHTarget, expected: ExpectedKeys, presented: paramiko.PKe
     pinned = tuple(f"{kind} {fingerprint_blob(b)}" for b, kind in expected.blobs.items())
     if not pinned:
         problem = HostKeyProblem.UNKNOWN
-        where = f"known_hosts file {t.known_hosts} has no entry for it" if t.known_hosts else "no key is pinned"
-        message = (f"{t.endpoint}: host key unknown: it presented {shown} but {where} "
-                   f"(pin it with 'host_key' or 'known_hosts' in the estate); refusing to connect")
+        source = f"known_hosts file {t.known_hosts} has no entry for it" if t.known_hosts else "no key is pinned"
+        advice = (f"host key unknown: it presented {shown}; pin it with 'host_key' or 'known_hosts' in the "
+                  "estate once you have checked it out of band")
     else:
-        problem = HostKeyProblem.CHANGED
-        message = (f"{t.endpoint}: HOST KEY CHANGED: it presented {shown}, expected {', '.join(pinned)} "
-                   f"(pinned in {expected.source}); refusing to connect. If the host was rebuilt, verify the "
-                   f"new key out of band and update the pin")
+        problem, source = HostKeyProblem.CHANGED, expected.source
+        advice = (f"HOST KEY CHANGED since it was pinned in {source}: someone may be intercepting the "
+                  "connection; if the host was rebuilt, verify its new key out of band and update the pin")
     return SecurityEvent(host=t.name, address=t.address, port=t.port, problem=problem, presented=shown,
-                         expected=pinned, source=expected.source, message=message)
+                         expected=pinned, source=source, advice=advice)
