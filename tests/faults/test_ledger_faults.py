@@ -133,7 +133,9 @@ def test_ledger_restarted_mid_run(
     private_pg.restart("fast")
     rc, out = finish(proc)
     [run] = _runs(ledger)
-    assert [(s.step, s.status) for s in _steps(ledger, run.id)] == [(n, "ok") for n in ("first", "slow", "last")]
+    assert [(s.step, s.status) for s in _steps(ledger, run.id)] == [
+        (n, "ok") for n in ("first", "slow", "last")
+    ]
     survived = rc == 0 and run.status == RunStatus.OK
     if not survived:  # concluded, not stranded, and failed for the known reason only
         assert rc == 1 and run.status == RunStatus.FAILED and run.ended_at is not None, (rc, run.status, out)
@@ -186,6 +188,8 @@ def test_ledger_down_when_a_step_ends_fails_cleanly_and_the_rerun_finishes(
     assert new.status == RunStatus.OK, new.reason
     # Resumed: the step on record as done is not repeated; the one the dead ledger never heard of is.
     assert [(s.step, s.status) for s in _steps(ledger, new.id)] == [
-        ("first", "skipped"), ("slow", "ok"), ("last", "ok")
+        ("first", "skipped"),
+        ("slow", "ok"),
+        ("last", "ok"),
     ]
     assert ledger.verify_audit()[1] == []
