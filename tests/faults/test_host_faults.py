@@ -58,9 +58,12 @@ def _progress(host: TestHost) -> int:
         return 0
 
 
-def _in_background(estate: Path) -> tuple[threading.Thread, dict[str, object]]:
-    result: dict[str, object] = {}
-    worker = threading.Thread(target=lambda: result.update(run=_ssh_run(estate)), daemon=True)
+RunOutcome = tuple[int, RunStatus, dict[str, dict[str, StepResult]]]  # what _ssh_run returns
+
+
+def _in_background(estate: Path) -> tuple[threading.Thread, list[RunOutcome]]:
+    result: list[RunOutcome] = []
+    worker = threading.Thread(target=lambda: result.append(_ssh_run(estate)), daemon=True)
     worker.start()
     return worker, result
 
@@ -86,7 +89,7 @@ def test_sshd_killed_mid_stream(fleet_factory: Callable[..., TestBed], tmp_path:
     at_kill = _progress(crashed)
     worker.join(60)
     assert not worker.is_alive(), "the run hangs after sshd was killed"
-    run_id, status, by_host = result["run"]  # type: ignore[misc]
+    run_id, status, by_host = result[0]
     errors = {h: {k: (v.status, v.error) for k, v in st.items()} for h, st in by_host.items()}
     assert status == RunStatus.PARTIAL, errors
     for h in healthy:  # the others finish, with every line of their output
@@ -132,7 +135,7 @@ def test_hung_session_is_cut_by_the_step_timeout(
     kill_pids(stuck.pids("sshd"), signal.SIGSTOP)
     worker.join(60)  # the step's timeout is 8 s
     assert not worker.is_alive(), "the run hangs on a frozen host"
-    run_id, status, by_host = result["run"]  # type: ignore[misc]
+    run_id, status, by_host = result[0]
     errors = {h: {k: (v.status, v.error) for k, v in st.items()} for h, st in by_host.items()}
     assert status == RunStatus.PARTIAL, errors
     for h in healthy:
