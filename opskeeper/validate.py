@@ -67,6 +67,26 @@ def check_selectors(estate: Estate, runbooks: RunbookSet) -> list[Problem]:
     return problems
 
 
+def check_cadences(estate: Estate, doc: YamlDoc, runbooks: RunbookSet) -> list[Problem]:
+    """A cadence a tier lists in the file needs its runbook (``monthly.yaml`` ...): the tick would find out.
+
+    Only cadences written in the file: a tier that leaves ``cadences`` out takes all of them by default,
+    and an estate may deliberately run only some.
+    """
+    problems = []
+    for name, tier in estate.tiers.items():
+        at = ("tiers", name, "cadences")
+        if at not in doc.lines:
+            continue
+        for i, cadence in enumerate(tier.cadences):
+            if cadence.value not in runbooks:
+                known = ", ".join(sorted(runbooks.runbooks)) or "none"
+                problems.append(Problem(doc.file, doc.line_of((*at, i)), format_path((*at, i)),
+                                        f"no runbook named {cadence.value!r} in {estate.runbooks_dir} "
+                                        f"(runbooks: {known})"))  # fmt: skip
+    return problems
+
+
 def check_environment(estate: Estate, doc: YamlDoc, *, offline: bool) -> list[Problem]:
     """What the estate names on this machine: secret references resolve, pinned files can be read.
 
@@ -130,6 +150,7 @@ def validate_all(config: Path, *, offline: bool | None = None) -> tuple[Estate, 
         problems.extend(e.problems)
     problems += check_runbooks(runbooks)
     problems += check_selectors(estate, runbooks)
+    problems += check_cadences(estate, doc, runbooks) if runbooks.runbooks else []
     for fn in AREA_VALIDATORS:
         problems += _locate(fn(estate), doc)
     if offline is not None:

@@ -340,3 +340,9 @@ def test_an_unquoted_time_of_day_is_not_read_as_a_base_60_number(tmp_path: Path)
     path = _estate(tmp_path, 'start: "22:00"', "start: 25:00")
     assert _validate(path) == (2, [f"{path}:23: customers[0].maintenance_window.start: expected a time of day "
                                    "'HH:MM' (24-hour), got '25:00'"])  # fmt: skip
+
+
+def test_a_cadence_a_tier_lists_needs_its_runbook(tmp_path: Path) -> None:
+    path = _estate(tmp_path, "    rpo: 24h\n", "    rpo: 24h\n    cadences: [monthly, quarterly]\n")
+    assert _validate(path) == (2, [f"{path}:13: tiers.basic.cadences[1]: no runbook named 'quarterly' in "
+                                   f"{OK_RUNBOOKS} (runbooks: monthly)"])  # fmt: skip
