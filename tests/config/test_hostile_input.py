@@ -346,3 +346,31 @@ def test_a_cadence_a_tier_lists_needs_its_runbook(tmp_path: Path) -> None:
     path = _estate(tmp_path, "    rpo: 24h\n", "    rpo: 24h\n    cadences: [monthly, quarterly]\n")
     assert _validate(path) == (2, [f"{path}:13: tiers.basic.cadences[1]: no runbook named 'quarterly' in "
                                    f"{OK_RUNBOOKS} (runbooks: monthly)"])  # fmt: skip
+
+
+def test_an_unreadable_smtp_ca_file(tmp_path: Path) -> None:
+    ca = tmp_path / "relay-ca.pem"
+    smtp = ("emergency_plan:\n  channel: smtp\n  smtp: {host: relay.test.example, sender: ops@test.example, "
+            f"ca_file: {ca}}}\ncustomers:\n")  # fmt: skip
+    path = _estate(tmp_path, "customers:\n", smtp)
+    assert _validate(path) == (2, [f"{path}:{_line(path, 'ca_file')}: emergency_plan.smtp.ca_file: cannot read {ca}: No such file or "
+                                   "directory"])  # fmt: skip
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert _validate(path) == (0, [])
+
+
+def test_a_scenario_role_the_system_lacks_comes_with_a_suggestion(tmp_path: Path) -> None:
+    runbooks = tmp_path / "runbooks"
+    (runbooks / "drills").mkdir(parents=True)
+    (runbooks / "monthly.yaml").write_text(OK_RUNBOOKS.joinpath("monthly.yaml").read_text())
+    (runbooks / "drills" / "db-down.yaml").write_text(
+        "name: db-down\ntitle: DB down\n"
+        "hypothesis:\n  - {name: up, on: role:dbserverr, run: 'true', expect: {type: exit_code, codes: [0]}}\n"
+        "fault:\n  - {name: stop, on: role:dbserverr, run: 'true'}\n"
+        "recovery:\n  - {name: start, on: role:dbserverr, run: 'true'}\n"
+    )
+    path = _estate(tmp_path, "local: true}", "local: true, role: dbserver}", runbooks=runbooks)
+    path.write_text(path.read_text().replace(SYSTEM_END, SYSTEM_END + "        drills: [db-down]\n"))
+    assert _validate(path) == (2, [f"{path}:{_line(path, 'drills: [db-down]')}: customers[0].systems[0].drills[0]: "
+                                   "scenario 'db-down' needs hosts of role(s) dbserverr; system app has dbserver "
+                                   "(did you mean dbserver?)"])  # fmt: skip
