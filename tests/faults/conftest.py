@@ -32,3 +32,6 @@ def cli_env(prefect_api: str, tmp_path: Path, opskeeper_home: Path) -> dict[str,
 # --- E1 (storage faults): the backup tests' moto server, S3 bucket factory and data tree, reused ----------
 from tests.backup.conftest import moto_server, s3_store_factory  # noqa: E402, F401
 from tests.backup.test_faults import big_data  # noqa: E402, F401
+
+# --- E1 (delivery faults): the notification tests' estate (fast retries), ledger, notifier, webhook server
+from tests.notify.conftest import estate, ledger, notifier, webhook  # noqa: E402, F401

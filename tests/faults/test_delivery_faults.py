@@ -3,33 +3,27 @@
 Each ends the same way: the message waits in the ledger's outbox (pending, its failure on record),
 the flush after the server is back (``deliver_pending``, what the tick and ``opskeeper notify
 deliver`` call) delivers it, and delivers it once: a later flush sends nothing.
-Time is injected (``now=``); the notifier's quick-retry sleep is stubbed, so nothing waits.
+Time is injected (``now=``); the notifier's quick-retry sleep is stubbed, so nothing waits. The estate
+(2 quick retries, 4 attempts at most), ledger, notifier and webhook server are the notification tests'.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from opskeeper.config.estate import Estate
-from opskeeper.config.loader import load_estate
-from opskeeper.config.notify import DeliveryPolicy, WebhookEndpoint
+from opskeeper.config.notify import WebhookEndpoint
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import notify as _tables  # noqa: F401  (registers the table)
 from opskeeper.notify.records import NotificationRecord
 from opskeeper.notify.service import Notifier
-from tests.notify.conftest import EXAMPLE, Mailbox, SmtpServer, WebhookServer, free_port, use_smtp
+from tests.notify.conftest import Mailbox, SmtpServer, WebhookServer, free_port, use_smtp
+from tests.notify.test_delivery import INCIDENT, T0
 
-T0 = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
-INCIDENT = {
-    "incident_id": "INC-9",
-    "title": "ERP down",
-    "started_at": T0,
-    "impact": "Orders cannot be booked.",
-}
 QUICK = 2  # quick retries in the same call: 3 attempts per flush
 
 
@@ -51,20 +45,6 @@ class RestartableSmtp:
 
 
 @pytest.fixture
-def estate() -> Estate:
-    e = load_estate(EXAMPLE)
-    e.emergency_plan.delivery = DeliveryPolicy(quick_retries=QUICK, max_attempts=8)
-    return e
-
-
-@pytest.fixture
-def ledger() -> Iterator[Ledger]:  # $OPSKEEPER_HOME is the test's own (autouse opskeeper_home)
-    led = Ledger.open()
-    yield led
-    led.close()
-
-
-@pytest.fixture
 def smtp() -> Iterator[RestartableSmtp]:
     server = RestartableSmtp()
     server.up()
@@ -74,19 +54,9 @@ def smtp() -> Iterator[RestartableSmtp]:
         server.down()
 
 
-@pytest.fixture
-def webhook() -> Iterator[WebhookServer]:
-    server = WebhookServer()
-    server.up()
-    try:
-        yield server
-    finally:
-        server.down()
-
-
 def _declare(estate: Estate, ledger: Ledger, notifier: Notifier) -> list[NotificationRecord]:
     return notifier.notify(estate, ledger, event="incident_declared", customer_id="volga", severity="emergency",
-                           context=INCIDENT, dedup_key="INC-9", now=T0)  # fmt: skip
+                           context=INCIDENT, dedup_key="INC-7", now=T0)  # fmt: skip
 
 
 def _flush_until_sent(estate: Estate, ledger: Ledger, notifier: Notifier) -> list[NotificationRecord]:
@@ -100,9 +70,10 @@ def _flush_until_sent(estate: Estate, ledger: Ledger, notifier: Notifier) -> lis
 
 
 @pytest.mark.smtp
-def test_smtp_down_then_up_delivers_once(estate: Estate, ledger: Ledger, smtp: RestartableSmtp) -> None:
+def test_smtp_down_then_up_delivers_once(
+    estate: Estate, ledger: Ledger, notifier: Notifier, smtp: RestartableSmtp
+) -> None:
     use_smtp(estate, smtp.server)
-    notifier = Notifier(sleep=lambda _s: None)
     smtp.down()
     [rec] = _declare(estate, ledger, notifier)
     assert rec.status == "pending" and rec.attempts == QUICK + 1, rec
@@ -119,13 +90,14 @@ def test_smtp_down_then_up_delivers_once(estate: Estate, ledger: Ledger, smtp: R
     assert _declare(estate, ledger, notifier)[0].status == "sent"  # the same incident again: no new row
     [mail] = smtp.server.mailbox.messages()  # exactly one on the wire
     assert mail["Message-ID"] == sent[-1].message_id
-    assert mail["Subject"] == "Инцидент INC-9: ERP down"
+    assert mail["Subject"] == "Инцидент INC-7: ERP down"
 
 
-def test_webhook_500_then_200_delivers_once(estate: Estate, ledger: Ledger, webhook: WebhookServer) -> None:
+def test_webhook_500_then_200_delivers_once(
+    estate: Estate, ledger: Ledger, notifier: Notifier, webhook: WebhookServer
+) -> None:
     estate.customer("volga").contacts[0].endpoints = [WebhookEndpoint(address=webhook.url(), format="json")]
-    notifier = Notifier(sleep=lambda _s: None)
-    failures = QUICK + 2  # more than one flush's quick retries: the message must wait for a later one
+    failures = QUICK + 1  # all of the first flush's attempts: the message must wait for a later one
     webhook.fail_next, webhook.fail_status = failures, 500
     [rec] = _declare(estate, ledger, notifier)
     assert rec.status == "pending" and "HTTP 500" in (rec.failure or ""), rec
@@ -135,4 +107,4 @@ def test_webhook_500_then_200_delivers_once(estate: Estate, ledger: Ledger, webh
     assert len(webhook.requests) == failures + 1  # so exactly one request was answered 200
     keys = {headers["Idempotency-Key"] for _path, headers, _body in webhook.requests}
     assert keys == {rec.key}  # every attempt carried the same key: a receiver can drop a repeat
-    assert {body["subject"] for _p, _h, body in webhook.requests} == {"Инцидент INC-9: ERP down"}
+    assert {body["subject"] for _p, _h, body in webhook.requests} == {"Инцидент INC-7: ERP down"}
