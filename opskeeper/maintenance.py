@@ -87,7 +87,8 @@ class HostJob:
     runbook: str
     gate: Gate
     now: datetime | None = None  # the run's clock (tests pin it); None: the real time on the worker
-    done: tuple[tuple[str, str, int], ...] = ()  # (runbook, step, run that did it): not repeated
+    period: str = ""  # the run's period: what earlier runs of it did on this host is not repeated
+    again: bool = False  # repeat everything (--again)
 
 
 @dataclass(frozen=True)
@@ -181,12 +182,20 @@ def run_host(estate: Estate, runbooks: RunbookSet, ledger: Ledger, job: HostJob)
         # never leaves a host locked. So we wait for as long as a living holder keeps it.
         with holding(lock_url(ledger), [host.name], owner=f"maintenance run {job.run_id}", timeout=None):
             run = HostRun(target, job.gate, lambda r: ledger_runs.add_step(ledger, job.run_id, r))
-            records = run.run(steps, {(book, step): by for book, step, by in job.done})
+            # Read under the lock: a run of the period that held this host until now did steps we must not repeat.
+            records = run.run(steps, {} if job.again else done_on_host(ledger, job))
     except HostBusy as e:
         return _host_error(ledger, job, system.id, "lock", started, str(e))
     finally:
         executor.close()  # also when the lock backend could not be reached
     return host_result(host.name, system.id, records)
+
+
+def done_on_host(ledger: Ledger, job: HostJob) -> resume.Done:
+    """The steps the period's other runs left done on the job's host (``runbook.resume``)."""
+    marks = ledger_runs.period_steps(ledger, KIND, job.customer_id, job.runbook, job.period, other_than=job.run_id,
+                                     host=job.host_name)  # fmt: skip
+    return resume.done_steps(marks).get(job.host_name, {})
 
 
 def host_result(host: str, system: str, records: Sequence[StepRecord]) -> HostResult:
@@ -255,7 +264,7 @@ def _split_hosts(
     template: HostJob,
 ) -> tuple[dict[tuple[str, str], HostResult], list[HostJob]]:  # fmt: skip
     """The hosts with nothing left (each recorded as done earlier, never connected to) and the jobs of
-    the others, each carrying its done steps."""
+    the others."""
     finished: dict[tuple[str, str], HostResult] = {}
     jobs = []
     for s in customer.systems:
@@ -266,8 +275,7 @@ def _split_hosts(
                 finished[(s.id, h.name)] = _nothing_left(ledger, template.run_id, s.id, h.name,
                                                          [(*k, mine[k]) for k in keys])  # fmt: skip
                 continue
-            done_here = tuple((book, name, by) for (book, name), by in mine.items())
-            jobs.append(replace(template, system_id=s.id, host_name=h.name, done=done_here))
+            jobs.append(replace(template, system_id=s.id, host_name=h.name))
     return finished, jobs
 
 
@@ -326,8 +334,10 @@ def run_customer(
     if again and not dry_run:
         ledger.audit(trigger.by or "unknown", "maintenance.again", f"run/{run_id}",
                      {"customer": customer.id, "cadence": cadence.value, "period": period})  # fmt: skip
+    # Read once for all hosts: a host with nothing left is recorded as such and never connected to; the
+    # others read their own again under their host lock (run_host).
     done = {} if again else resume.done_steps(
-        ledger_runs.period_steps(ledger, KIND, customer.id, cadence.value, period, before_run=run_id)
+        ledger_runs.period_steps(ledger, KIND, customer.id, cadence.value, period, other_than=run_id)
     )
     step_gate = Gate(
         window_open=gate.allowed,
@@ -339,7 +349,7 @@ def run_customer(
     result = MaintenanceResult(customer.id, cadence.value, run_id, RunStatus.RUNNING, again=again)
     try:
         finished, jobs = _split_hosts(ledger, customer, runbooks.expanded_steps(cadence.value), done,
-                                      HostJob(run_id, customer.id, "", "", cadence.value, step_gate, pinned_now))  # fmt: skip
+                                      HostJob(run_id, customer.id, "", "", cadence.value, step_gate, pinned_now, period, again))  # fmt: skip
         ran = {(j.system_id, j.host_name): r for j, r in zip(jobs, runner(jobs), strict=True)}
         order = [(s.id, h.name) for s in customer.systems for h in s.hosts]
         result.hosts = [finished.get(k) or ran[k] for k in order]

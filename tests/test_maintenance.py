@@ -351,3 +351,25 @@ def test_a_host_dies_mid_run_and_the_rerun_does_only_the_rest(fleet_factory, tmp
     third = run(start + timedelta(minutes=60), again=True)
     assert third.status is RunStatus.OK
     assert counts() == {h.name: ["first", "slow", "last"] * 2 for h in bed.hosts}
+
+
+def test_a_run_that_waited_for_the_host_does_not_repeat_what_the_holder_did(tmp_path: Path, opskeeper_home: Path) -> None:
+    """Two runs of the period at once (a manual run during the tick's): the second waits for the host lock,
+    then finds every step done by the first."""
+    count = tmp_path / "count"
+    book = (COUNTED % {"count": count, "broken": tmp_path / "broken"}).replace(
+        "  - name: two\n    run: ", "  - name: two\n    run: sleep 2 && ")
+    env = Env(example_estate(tmp_path, opskeeper_home, book))
+    result: dict[str, MaintenanceResult] = {}
+    holder = threading.Thread(target=lambda: result.update(first=env.run("volga", VOLGA_OPEN)))
+    holder.start()
+    deadline = time.monotonic() + 30
+    while _executions(count) != Counter(["volga-tms-1 one"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    second = env.run("volga", VOLGA_OPEN + timedelta(minutes=1))  # waits for the host while `sleep 2` runs
+    holder.join(30)
+    first = result["first"]
+    assert (first.status, second.status) == (RunStatus.OK, RunStatus.OK)
+    assert _executions(count) == Counter({f"volga-tms-1 {s}": 1 for s in ("one", "two", "three")})
+    assert [(h.done_earlier, h.steps, h.earlier_runs) for h in second.hosts] == [(3, 3, (first.run_id,))]

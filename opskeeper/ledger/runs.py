@@ -110,19 +110,24 @@ class StepMark:
 
 
 def period_steps(
-    ledger: Ledger, kind: str, customer_id: str, cadence: str, period: str, before_run: int
-) -> list[StepMark]:
-    """Every step row of the (non-dry) runs of this customer, cadence and period before ``before_run``,
-    in the order they were written (rows of runs that overlapped interleave as they happened)."""
+    ledger: Ledger, kind: str, customer_id: str, cadence: str, period: str, *, other_than: int,
+    host: str | None = None,
+) -> list[StepMark]:  # fmt: skip
+    """Every step row (on ``host``, or all) of the (non-dry) runs of this customer, cadence and period other
+    than run ``other_than``, in the order they were written (rows of overlapping runs interleave as they
+    happened)."""
+    q = (
+        select(StepResult.run_id, StepResult.host, StepResult.runbook, StepResult.step, StepResult.status,
+               StepResult.detail)
+        .join(Run, Run.id == StepResult.run_id)
+        .where(Run.kind == kind, Run.customer_id == customer_id, Run.cadence == cadence,
+               Run.period == period, Run.dry_run.is_(False), Run.id != other_than)
+        .order_by(StepResult.id)
+    )  # fmt: skip
+    if host is not None:
+        q = q.where(StepResult.host == host)
     with ledger.session() as s:
-        rows = s.execute(
-            select(StepResult.run_id, StepResult.host, StepResult.runbook, StepResult.step, StepResult.status,
-                   StepResult.detail)
-            .join(Run, Run.id == StepResult.run_id)
-            .where(Run.kind == kind, Run.customer_id == customer_id, Run.cadence == cadence,
-                   Run.period == period, Run.dry_run.is_(False), Run.id < before_run)
-            .order_by(StepResult.id)
-        ).all()  # fmt: skip
+        rows = s.execute(q).all()
     return [StepMark(r.run_id, r.host, r.runbook, r.step, r.status, done_in_run(r.detail)) for r in rows]
 
 
