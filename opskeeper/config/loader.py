@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from opskeeper.config.estate import Estate
-from opskeeper.config.yaml_input import InputRefused, check_expansion, read_config_text, text_position
+from opskeeper.config.yaml_input import InputRefused, compose, read_config_text, text_position
 from opskeeper.errors import InputError
 from opskeeper.paths import home_dir
 
@@ -69,8 +69,7 @@ def read_yaml(path: Path) -> YamlDoc:
     name = str(path)
     try:
         text = read_config_text(path)
-        check_expansion(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = compose(text)
     except InputRefused as e:
         r = e.refusal
         raise ConfigError([Problem(name, r.line, "", r.message, r.column)]) from e

@@ -195,3 +195,18 @@ def _count(text: str, loader: Callable[[str], yaml.SafeLoader]) -> None:
     expansion = _Expansion()
     for event in yaml.parse(text, Loader=loader):  # type: ignore[arg-type]
         expansion.event(event)
+
+
+def compose(text: str) -> yaml.Node | None:
+    """The document's node graph, within the limits above (libyaml's composer when PyYAML has it).
+
+    Errors are worded by PyYAML's own parser and composer, as they always were (libyaml's leave out the
+    anchor's name); only the error path pays for the slower pure-Python run.
+    """
+    check_expansion(text)
+    if _FAST_LOADER is yaml.SafeLoader:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    try:
+        return yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        return yaml.compose(text, Loader=yaml.SafeLoader)

@@ -374,3 +374,8 @@ def test_a_scenario_role_the_system_lacks_comes_with_a_suggestion(tmp_path: Path
     assert _validate(path) == (2, [f"{path}:{_line(path, 'drills: [db-down]')}: customers[0].systems[0].drills[0]: "
                                    "scenario 'db-down' needs hosts of role(s) dbserverr; system app has dbserver "
                                    "(did you mean dbserver?)"])  # fmt: skip
+
+
+def test_an_undefined_alias_is_named(tmp_path: Path) -> None:
+    path = _estate(tmp_path, "    rpo: 24h\n", "    rpo: *day\n")
+    assert _validate(path) == (2, [f"{path}:12: YAML syntax error: found undefined alias 'day'"])
