@@ -1,12 +1,19 @@
-"""A Prefect server for ``opskeeper serve`` when no ``PREFECT_API_URL`` is set.
+"""A Prefect server for ``opskeeper serve`` when no ``PREFECT_API_URL`` is set, and the logs of the
+temporary one a CLI run starts.
 
 Schedules only fire on a real server (an ephemeral API runs no scheduler), so a one-machine
 install gets one: ``prefect server start`` as a child process, its database under
 ``$OPSKEEPER_HOME/prefect``, the UI at http://127.0.0.1:4200.
+
+A CLI run with no ``PREFECT_API_URL`` gets Prefect's temporary server (a uvicorn child on SQLite),
+which writes to our console. Under load its background services lose races for the SQLite lock
+and log ``database is locked`` with a traceback (Prefect issues 15170, 18934: harmless, retried):
+:func:`server_logs_to_file` sends that server's loggers to a file, the rest stays on the console.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -15,7 +22,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 from opskeeper.errors import OpskeeperError
+
+# The loggers of Prefect's server side: its API and background services (event persister, task run
+# recorder, triggers, ...), and the web server under it. A flow's and a task's logs, the client's and
+# ours are not among them: they stay on the console.
+SERVER_LOGGERS = ("prefect.server", "uvicorn", "fastapi")
+_FILE_HANDLER = "opskeeper_server_file"
 
 
 class ServerError(OpskeeperError):
@@ -53,3 +68,37 @@ def start(home: Path, host: str = "127.0.0.1", port: int = 4200) -> tuple[subpro
         proc.terminate()
         raise
     return proc, api_url
+
+
+def server_logs_to_file(home: Path) -> Path:
+    """Route the Prefect server's loggers to ``HOME/prefect/server.log``, for this process and the
+    temporary server it starts (which inherits the environment); returns the log file.
+
+    Prefect's own logging configuration with one change, written to ``HOME/prefect/logging.yml`` and
+    named by ``PREFECT_LOGGING_SETTINGS_PATH``: call it before the first flow run starts the server.
+    """
+    prefect_home = home / "prefect"
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    log_file = prefect_home / "server.log"
+    config = yaml.safe_load(_prefect_logging_yml().read_text())  # its "${SETTING}" templates stay text
+    config["handlers"][_FILE_HANDLER] = {
+        "class": "logging.FileHandler", "filename": str(log_file), "formatter": "standard", "level": 0,
+        "delay": True,  # no file until the server has something to say
+    }
+    for name in SERVER_LOGGERS:
+        config["loggers"].setdefault(name, {}).update(handlers=[_FILE_HANDLER], propagate=False)
+    path = prefect_home / "logging.yml"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+    os.replace(tmp, path)
+    os.environ["PREFECT_LOGGING_SETTINGS_PATH"] = str(path)
+    return log_file
+
+
+def _prefect_logging_yml() -> Path:
+    """Prefect's default logging configuration, found without importing Prefect (every CLI command
+    imports this module; only a flow run may pay for loading Prefect)."""
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or spec.origin is None:
+        raise ServerError("Prefect is not installed")
+    return Path(spec.origin).parent / "logging" / "logging.yml"
