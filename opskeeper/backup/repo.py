@@ -26,6 +26,7 @@ from opskeeper.backup.errors import (
     RepositoryExists,
     RepositoryNotFound,
     SnapshotNotFound,
+    UnsupportedFormat,
     WrongPassphrase,
 )
 from opskeeper.backup.format import PACK_TARGET_SIZE, BlobType, ChunkerParams, RepoConfig, load_json
@@ -98,15 +99,22 @@ class Repository:
         except ObjectNotFound as e:
             raise RepositoryNotFound(f"no backup repository at {store.location}") from e
         keys = None
-        for info in store.list("keys/"):
+        unreadable: list[BackupError] = []  # a damaged key object must not hide a good one
+        key_objects = list(store.list("keys/"))
+        for info in key_objects:
             key_id = info.name.split("/", 1)[1]
             try:
                 keys = unwrap_keys(store.get(info.name), passphrase, key_id)
                 break
             except WrongPassphrase:
                 continue
+            except (IntegrityError, UnsupportedFormat) as e:
+                unreadable.append(e)
         if keys is None:
-            raise WrongPassphrase(f"wrong passphrase for the repository at {store.location}")
+            if unreadable and len(unreadable) == len(key_objects):
+                raise unreadable[0]
+            raise WrongPassphrase(f"wrong passphrase for the repository at {store.location}"
+                                  + "".join(f"; {e}" for e in unreadable))
         repo = cls(store, cfg, keys)
         if load_index:
             repo.load_index()

@@ -17,7 +17,13 @@ import zstandard
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from opskeeper.backup.crypto import KdfParams, MasterKeys, read_key_object, unwrap_keys, wrap_keys
-from opskeeper.backup.errors import FormatError, IntegrityError, RepositoryNotFound, UnsupportedFormat
+from opskeeper.backup.errors import (
+    FormatError,
+    IntegrityError,
+    RepositoryNotFound,
+    UnsupportedFormat,
+    WrongPassphrase,
+)
 from opskeeper.backup.format import PACK_HEADER, BlobType, ChunkerParams, Compression, RepoConfig
 from opskeeper.backup.pack import (
     BlobCodec,
@@ -289,4 +295,18 @@ def test_a_repository_names_the_malformed_object(tmp_path: Path) -> None:
         repo.load_index()
     store.put("config", _config(zstd_level=99))
     with pytest.raises(FormatError, match="value out of range"):
+        Repository.open(store, "pw")
+
+
+def test_a_damaged_key_object_does_not_hide_a_good_one(tmp_path: Path) -> None:
+    store = DirStore(tmp_path / "repo")
+    Repository.init(store, "pw")
+    store.put("keys/" + "0" * 64, b"{not json")  # listed first
+    assert Repository.open(store, "pw").keys is not None
+    with pytest.raises(WrongPassphrase, match=f"wrong passphrase for the repository.*keys/{'0' * 64}: malformed"):
+        Repository.open(store, "other")
+    for info in store.list("keys/"):
+        store.delete(info.name)
+    store.put("keys/" + "0" * 64, _key_object(n=2**40))
+    with pytest.raises(FormatError, match="scrypt parameters out of range"):
         Repository.open(store, "pw")
