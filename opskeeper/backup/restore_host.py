@@ -4,7 +4,8 @@ Needs only sh, tar, sha256sum and python3 on the host. ``tar -x`` writes into
 ``ROOT/.opskeeper-restore-<snapshot>``, ROOT being the deepest directory above
 everything restored, so that the staging directory is on the data's file system
 (renames, not copies); ``sha256sum -c`` checks every file there; only then
-``place_files.py`` renames each one over its destination. Until then no file
+``place_files.py`` renames each one over its destination. ``place_files.py`` also makes ROOT
+and the staging directory, never following a symlink planted in the target. Until then no file
 of the target has changed. A marker in the target says the restore is under
 way, then (after a failure, once the staging directory is removed) why it
 stopped; a successful run removes both.
@@ -29,14 +30,14 @@ STAGE_PREFIX = ".opskeeper-restore-"
 _TAR_EXIT_S = 600.0  # tar has all input: only what it still writes remains
 _CHECK_S = 3600.0  # sha256sum over everything, or copies across a mount point: long for big restores
 
-# mark DIR...: writes $msg as file $name in the first directory that takes it (the target, else ROOT).
-_MARK = 'mark() { for d in "$@"; do { printf "%s\\n" "$msg" > "$d/$name"; } 2>/dev/null && return 0; done; return 1; }\n'
+# mark DIR...: writes $msg as file $name in the first directory that takes it (the target, else ROOT);
+# whatever has that name goes first, so a symlink planted there is replaced, not written through.
+_MARK = ('mark() { for d in "$@"; do { rm -f -- "$d/$name" && (set -C; printf "%s\\n" "$msg" > "$d/$name"); } '
+         '2>/dev/null && return 0; done; return 1; }\n')
 _PREPARE = _MARK + (
-    'root=$1 stage=$2 name=$3 msg=$4; shift 4\n'
+    'src=$1 target=$2 base=$3 stage=$4 name=$5 msg=$6; shift 6\n'
     'command -v python3 >/dev/null 2>&1 || { echo "python3 not found: it moves restored files into place" >&2; exit 3; }\n'
-    'mkdir -p -- "$root" || exit 1\n'
-    'if [ -e "$stage" ]; then chmod -R u+w -- "$stage" 2>/dev/null; rm -rf -- "$stage" || exit 1; fi\n'
-    'mkdir -- "$stage" || exit 1\n'
+    'python3 -I -S -c "$src" prepare "$target" "$base" "$stage" || exit 1\n'
     'mark "$@"; exit 0\n'  # best effort: a read-only target can still be restored into below
 )
 _ABANDON = _MARK + (
@@ -96,7 +97,8 @@ class HostStaging:
 
     def prepare(self, note: str) -> None:
         """An empty staging directory (a stale one of the same snapshot is removed), and the marker ``note``."""
-        res = self._sh(_PREPARE, self.root, self.stage, self.marker, note, *self._marker_dirs())
+        res = self._sh(_PREPARE, PLACE_SOURCE, self.target, self.base, posixpath.basename(self.stage), self.marker,
+                       note, *self._marker_dirs())
         if not res.ok:
             raise StagingFailed(failure_reason(res))
 
@@ -141,7 +143,7 @@ class HostStaging:
 
     def place(self, records: bytes) -> int:
         """Move everything staged into place (see ``place_files.py``); the number of files and links moved."""
-        res = self.executor.run(["python3", "-I", "-S", "-c", PLACE_SOURCE, self.stage, self.root],
+        res = self.executor.run(["python3", "-I", "-S", "-c", PLACE_SOURCE, "place", self.stage, self.target, self.base],
                                 stdin=records, timeout=_CHECK_S)
         if not res.ok:
             raise StagingFailed(failure_reason(res))

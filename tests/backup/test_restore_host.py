@@ -220,7 +220,7 @@ def test_place_across_a_mount_point_copies_beside_then_renames(tmp_path: Path) -
         (root / "d" / "l").mkdir(parents=True)  # an empty directory where the symlink goes
         (root / "d" / "f").write_bytes(b"old")
         records = b"\0".join([b"dd", b"dd/e", b"fd/f", b"ld/l"])
-        run = subprocess.run(["python3", "-I", "-S", "-c", PLACE_SOURCE, str(stage), str(root)],
+        run = subprocess.run(["python3", "-I", "-S", "-c", PLACE_SOURCE, "place", str(stage), str(root), ""],
                              input=records, capture_output=True, check=False)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == b"2"

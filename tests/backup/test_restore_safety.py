@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,15 @@ import pytest
 from opskeeper.backup.backup import backup
 from opskeeper.backup.errors import IntegrityError, RestoreFailed
 from opskeeper.backup.repo import Repository
-from opskeeper.backup.restore import INCOMPLETE_MARKER, restore, snapshot_entries
+from opskeeper.backup.restore import INCOMPLETE_MARKER, restore, restore_remote, snapshot_entries
 from opskeeper.backup.sources import DirSource
 from opskeeper.backup.store.dir import DirStore
 from opskeeper.backup.target_dir import TargetDir
 from opskeeper.backup.tree import EntryKind
+from opskeeper.remote.ssh import SSHExecutor
+from testbed import TestBed
 from tests.backup.conftest import PASSPHRASE, assert_same_tree, make_tree, restored_root
+from tests.remote.helpers import target
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -191,3 +195,38 @@ def test_every_file_is_fsynced_before_its_rename_and_every_directory_after_its_e
                         if re.search(rf"fsync\(\d+<{re.escape(str(root))}>\)", line))
     assert last_dir_sync > max(renamed.values())  # the directories after the renames into them
     assert_same_tree(src, root)
+
+
+def test_a_restore_onto_a_host_never_follows_symlinks_planted_in_the_target(
+    dir_repo: Repository, tmp_path: Path, fleet_factory: Callable[..., TestBed]
+) -> None:
+    src = make_tree(tmp_path / "data", files=9, big=1)
+    snap = backup(dir_repo, DirSource([src]))
+    h = fleet_factory(1).hosts[0]
+    data = Path(h.data_dir)
+    owner = data.stat()
+    victim = data / "outside"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("not the restore's\n")
+    dest = data / "restored"
+    dest.mkdir()
+    top = str(src.resolve()).lstrip("/").split("/")[0]
+    (dest / top).symlink_to(victim)  # target/tmp -> a directory outside the target
+    (dest / INCOMPLETE_MARKER).symlink_to(victim / "keep.txt")  # the marker written while it runs
+    for p in [dest, *dest.iterdir(), victim, *victim.iterdir()]:
+        os.lchown(p, owner.st_uid, owner.st_gid)  # the login user's, as the restore's own files would be
+    with SSHExecutor(target(h)) as ex:
+        res = restore_remote(dir_repo, snap.id, ex, str(dest))
+    assert res.files == snap.stats.files
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    assert (victim / "keep.txt").read_text() == "not the restore's\n"
+    assert not (dest / top).is_symlink()
+    assert_same_tree(src, restored_root(dest, src))
+    root = restored_root(dest, src)  # now a symlink at a file's name, restored over again
+    (root / "f000.txt").unlink()
+    (root / "f000.txt").symlink_to(victim / "keep.txt")
+    os.lchown(root / "f000.txt", owner.st_uid, owner.st_gid)
+    with SSHExecutor(target(h)) as ex:
+        restore_remote(dir_repo, snap.id, ex, str(dest))
+    assert (victim / "keep.txt").read_text() == "not the restore's\n"
+    assert not (root / "f000.txt").is_symlink() and (root / "f000.txt").read_bytes() == (src / "f000.txt").read_bytes()
