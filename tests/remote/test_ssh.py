@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tarfile
@@ -112,14 +113,20 @@ def test_unknown_host_key_is_refused_and_audited(fleet3: TestBed, tmp_path: Path
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     h = fleet3.hosts[0]
     pattern = f"{h.name}.*unknown.*{re.escape(h.host_key_fingerprint)}"
-    with SSHPool(on_security_event=audit_security_events(ledger)) as pool, pytest.raises(HostKeyRejected, match=pattern):
+    with SSHPool(on_security_event=audit_security_events(ledger)) as pool, pytest.raises(HostKeyRejected, match=pattern) as err:
         pool.executor(target(h, host_key=None)).run(["true"])
+    assert str(err.value) == (
+        f"host {h.name} ({h.address}:{h.port}): host key refused: expected nothing (no key is pinned), presented "
+        f"{h.host_key_fingerprint}; host key unknown: it presented ssh-ed25519 {h.host_key_fingerprint}; pin it "
+        "with 'host_key' or 'known_hosts' in the estate once you have checked it out of band"
+    )
     (action, subject, details), = _audit_actions(ledger)
     assert (action, subject) == ("ssh.host-key-unknown", f"host:{h.name}")
     assert h.host_key_fingerprint in details["presented"]
 
 
-def test_changed_host_key_is_refused_with_both_fingerprints(fleet_factory) -> None:
+def test_changed_host_key_is_refused_with_both_fingerprints(fleet_factory, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="opskeeper.security")
     bed = fleet_factory(1)
     h = bed.hosts[0]
     pinned, old_fp = h.host_key_line, h.host_key_fingerprint
@@ -127,8 +134,12 @@ def test_changed_host_key_is_refused_with_both_fingerprints(fleet_factory) -> No
     events: list[SecurityEvent] = []
     with SSHPool(on_security_event=events.append) as pool, pytest.raises(HostKeyRejected) as err:
         pool.executor(target(h, host_key=pinned)).run(["true"])
-    assert old_fp in str(err.value) and h.host_key_fingerprint in str(err.value) and "CHANGED" in str(err.value)
-    assert [e.problem for e in events] == [HostKeyProblem.CHANGED]
+    line = f"host {h.name} ({h.address}:{h.port}): host key refused: expected {old_fp}, presented {h.host_key_fingerprint}"
+    assert str(err.value) == (f"{line}; HOST KEY CHANGED since it was pinned in estate: someone may be intercepting "
+                              "the connection; if the host was rebuilt, verify its new key out of band and update the pin")
+    assert [(e.problem, e.line) for e in events] == [(HostKeyProblem.CHANGED, line)]
+    assert err.value.event == events[0]
+    assert caplog.record_tuples == [("opskeeper.security", logging.WARNING, line)]  # the console's one line
 
 
 def test_known_hosts_file_pins_the_key(fleet3: TestBed) -> None:
