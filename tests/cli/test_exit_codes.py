@@ -122,10 +122,15 @@ def test_a_dry_run_refuses_nothing(tmp_path: Path, opskeeper_home: Path) -> None
     assert _done(tmp_path) == []
 
 
-def test_drill_in_a_blackout_exits_3_and_faults_nothing(tmp_path: Path, opskeeper_home: Path) -> None:
+def test_drill_refused_in_a_blackout_or_without_a_backup_exits_3(tmp_path: Path, opskeeper_home: Path) -> None:
     config = volga_estate(tmp_path, opskeeper_home, ALWAYS, FOREVER)
     res = cli("-c", str(config), "drill", "run", "data-corruption", "--customer", "volga", "--json")
     assert res.exit_code == 3, res.output
     assert "customer volga is in a blackout (frozen for the audit)" in res.stderr
+    (tmp_path / "open").mkdir()
+    open_now = volga_estate(tmp_path / "open", opskeeper_home, ALWAYS, [])
+    no_backup = cli("-c", str(open_now), "drill", "run", "data-corruption", "--customer", "volga")
+    assert no_backup.exit_code == 3, no_backup.output  # refused before any fault: nothing to restore from
+    assert "no usable backup of data set" in no_backup.stderr
     unknown = cli("-c", str(config), "drill", "run", "data-corruption", "--customer", "nosuch")
     assert unknown.exit_code == 2, unknown.output  # bad input stays 2
