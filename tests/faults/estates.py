@@ -14,6 +14,8 @@ SLEEP_FILE = "slow-step-seconds"
 def fault_runbook(dir: Path, sleep_s: int = 30, *, literal: bool = False, timeout: str = "2m") -> Path:
     """monthly.yaml: ``first`` (instant), ``slow`` (sleeps the seconds in SLEEP_FILE), ``last`` (instant).
 
+    quarterly.yaml and annual.yaml are the same steps: every cadence a tier lists needs its runbook.
+
     The slow step reads its duration from a file so a re-run of the same runbook need not wait;
     ``literal`` writes the seconds into the command instead (test-bed hosts cannot read our files).
     """
@@ -29,7 +31,8 @@ def fault_runbook(dir: Path, sleep_s: int = 30, *, literal: bool = False, timeou
         },
         {"name": "last", "run": "echo last done"},
     ]
-    (runbooks / "monthly.yaml").write_text(yaml.safe_dump({"name": "monthly", "steps": steps}))
+    for cadence in ("monthly", "quarterly", "annual"):
+        (runbooks / f"{cadence}.yaml").write_text(yaml.safe_dump({"name": cadence, "steps": steps}))
     return runbooks
 
 
