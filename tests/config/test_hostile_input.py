@@ -238,16 +238,21 @@ def test_references_inside_a_system(tmp_path: Path, name: str, added: str, field
     assert _validate(path) == (2, [f"{path}:{line}: {field}: {message}"])
 
 
-def test_a_drill_scenario_step_naming_nothing_of_the_system(tmp_path: Path) -> None:
+def _with_scenario(tmp_path: Path, name: str, phases: str) -> Path:
+    """A runbooks directory: the base monthly runbook and one drill scenario ``name`` with these phases."""
     runbooks = tmp_path / "runbooks"
     (runbooks / "drills").mkdir(parents=True)
     (runbooks / "monthly.yaml").write_text(OK_RUNBOOKS.joinpath("monthly.yaml").read_text())
-    (runbooks / "drills" / "web-down.yaml").write_text(
-        "name: web-down\ntitle: Web down\n"
+    (runbooks / "drills" / f"{name}.yaml").write_text(f"name: {name}\ntitle: {name}\n{phases}")
+    return runbooks
+
+
+def test_a_drill_scenario_step_naming_nothing_of_the_system(tmp_path: Path) -> None:
+    runbooks = _with_scenario(tmp_path, "web-down", (
         "hypothesis:\n  - {name: up, action: http.status, with: {service: web}, expect: {type: exact, value: 200}}\n"
         "fault:\n  - {name: stop, action: service.stop, with: {service: wbe}}\n"
         "recovery:\n  - {name: start, run: 'true'}\n"
-    )
+    ))  # fmt: skip
     path = _estate(tmp_path, SYSTEM_END, SYSTEM_END + "        services: [{name: web, port: 80}]\n"
                    "        drills: [web-down]\n", runbooks=runbooks)  # fmt: skip
     assert _validate(path) == (2, [f"{path}:{_line(path, 'drills: [web-down]')}: customers[0].systems[0].drills[0]: "
@@ -360,15 +365,11 @@ def test_an_unreadable_smtp_ca_file(tmp_path: Path) -> None:
 
 
 def test_a_scenario_role_the_system_lacks_comes_with_a_suggestion(tmp_path: Path) -> None:
-    runbooks = tmp_path / "runbooks"
-    (runbooks / "drills").mkdir(parents=True)
-    (runbooks / "monthly.yaml").write_text(OK_RUNBOOKS.joinpath("monthly.yaml").read_text())
-    (runbooks / "drills" / "db-down.yaml").write_text(
-        "name: db-down\ntitle: DB down\n"
+    runbooks = _with_scenario(tmp_path, "db-down", (
         "hypothesis:\n  - {name: up, on: role:dbserverr, run: 'true', expect: {type: exit_code, codes: [0]}}\n"
         "fault:\n  - {name: stop, on: role:dbserverr, run: 'true'}\n"
         "recovery:\n  - {name: start, on: role:dbserverr, run: 'true'}\n"
-    )
+    ))  # fmt: skip
     path = _estate(tmp_path, "local: true}", "local: true, role: dbserver}", runbooks=runbooks)
     path.write_text(path.read_text().replace(SYSTEM_END, SYSTEM_END + "        drills: [db-down]\n"))
     assert _validate(path) == (2, [f"{path}:{_line(path, 'drills: [db-down]')}: customers[0].systems[0].drills[0]: "
