@@ -11,12 +11,13 @@ start time checked); from another host its heartbeat is older than
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from opskeeper.backup.errors import RepositoryLocked
@@ -34,6 +35,24 @@ class LockInfo:
     exclusive: bool
     operation: str
     heartbeat: float
+
+    @classmethod
+    def parse(cls, raw: bytes) -> LockInfo:
+        """A lock object's fields, each of its type and in range; ValueError for anything else (a lock being
+        written, or hostile bytes: nothing of it may reach ``os.kill`` or arithmetic unchecked)."""
+        data = json.loads(raw)
+        if not isinstance(data, dict) or set(data) != {f.name for f in fields(cls)}:
+            raise ValueError("not a lock object")
+        pid, started, heartbeat = data["pid"], data["started"], data["heartbeat"]
+        if type(pid) is not int or not 0 < pid < 1 << 22:
+            raise ValueError("pid out of range")
+        for number in (started, heartbeat):
+            if type(number) not in (int, float) or not math.isfinite(number):
+                raise ValueError("not a finite number")
+        if not (isinstance(data["host"], str) and isinstance(data["operation"], str)
+                and isinstance(data["exclusive"], bool)):  # fmt: skip
+            raise ValueError("wrong field type")
+        return cls(**data)
 
     def describe(self) -> str:
         kind = "exclusive" if self.exclusive else "shared"
@@ -99,7 +118,7 @@ class RepoLock:
             if obj.name == self.name:
                 continue
             try:
-                other = LockInfo(**json.loads(self.store.get(obj.name)))
+                other = LockInfo.parse(self.store.get(obj.name))
             except ObjectNotFound:
                 continue  # released meanwhile
             except (ValueError, TypeError):

@@ -10,6 +10,7 @@ Damage is reported by pack, snapshot and file.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -44,6 +45,14 @@ class VerifyReport:
     @property
     def damaged_packs(self) -> list[str]:
         return sorted({p.pack for p in self.problems if p.pack})
+
+
+def _cursor(value: object) -> float:
+    """The stored rotation cursor in [0, 1); 0 for anything else (the state object authenticates, but any holder
+    of the key may have written it)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value) % 1.0
+    return 0.0
 
 
 def _in_window(pack_id: str, start: float, width: float) -> bool:
@@ -120,7 +129,7 @@ def verify(repo: Repository, read_pct: float = 0.0) -> VerifyReport:
                         snapshot=sid, path=entry.path))
         if read_pct > 0:
             state = repo.get_state("verify")
-            start = float(state.get("cursor", 0.0))  # type: ignore[arg-type]
+            start = _cursor(state.get("cursor", 0.0))
             width = min(read_pct, 100.0) / 100.0
             bad: set[bytes] = set()
             for pid in sorted(by_pack):

@@ -310,3 +310,39 @@ def test_a_damaged_key_object_does_not_hide_a_good_one(tmp_path: Path) -> None:
     store.put("keys/" + "0" * 64, _key_object(n=2**40))
     with pytest.raises(FormatError, match="scrypt parameters out of range"):
         Repository.open(store, "pw")
+
+
+@pytest.mark.parametrize("lock", [
+    {"pid": "1"},  # a string pid reached os.kill: TypeError
+    {"pid": 2**64},  # OverflowError in os.kill
+    {"pid": -1},  # os.kill(-1, 0) signals every process we may
+    {"heartbeat": "yesterday"},
+    {"started": float("nan")},
+    {"exclusive": "yes"},
+    {"host": None},
+    {"extra": 1},
+])
+def test_a_malformed_lock_object_is_not_a_crash(tmp_path: Path, lock: dict[str, object]) -> None:
+    """Lock objects are not encrypted: anyone who can write the store can plant one. It never crashes a run."""
+    from opskeeper.backup.locks import RepoLock
+
+    store = DirStore(tmp_path / "repo")
+    good = {"host": "elsewhere", "pid": 4242, "started": 1.0, "exclusive": True, "operation": "prune",
+            "heartbeat": 1.0}  # fmt: skip
+    store.put("locks/" + "f" * 32, json.dumps(good | lock, allow_nan=True).encode(), retain=False)
+    with RepoLock(store, exclusive=False, operation="verify") as held:
+        assert held.name.startswith("locks/")
+
+
+@pytest.mark.parametrize("cursor", ["x", None, [0.5], float("inf"), True, 7.25])
+def test_a_hostile_verify_cursor_restarts_the_rotation(tmp_path: Path, cursor: object) -> None:
+    from opskeeper.backup.verify import verify
+
+    repo = Repository.init(DirStore(tmp_path / "repo"), "pw")
+    try:
+        repo.put_state("verify", {"cursor": cursor})
+        report = verify(repo, read_pct=10)
+        assert not report.problems
+        assert 0.0 <= repo.get_state("verify")["cursor"] < 1.0
+    finally:
+        repo.close()

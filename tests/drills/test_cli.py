@@ -59,7 +59,7 @@ def test_refusals_exit_2(estate_file: Path) -> None:
 def test_blackout_refused_then_forced(backed_up: Estate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(common.STATE, "config", write_estate(tmp_path / "e.yaml", blackout_today=True))
     refused = runner.invoke(app, ["run", "data-corruption", "--customer", "hanhai"])
-    assert refused.exit_code == 2 and "--force-window" in refused.output
+    assert refused.exit_code == 3 and "--force-window" in refused.output
     forced = runner.invoke(app, ["run", "data-corruption", "--customer", "hanhai", "--force-window"])
     assert forced.exit_code == 0, forced.output
     fresh = json.loads(runner.invoke(app, ["freshness", "--json"]).stdout)
