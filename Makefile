@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: demo test test-dates test-fast lint bench system-deps clean
+.PHONY: demo test test-dates test-fast lint bench fuzz system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 # Debian packages the tests and benchmarks use: sshd and sudo for the fleet test bed, restic for the backup
 # benchmark, chromium and a CJK font to look at reports, lynis to compare scans, nftables for the firewall check,
-# faketime to run the suite on other dates.
+# faketime to run the suite on other dates, strace to see a restore's fsyncs in order.
 system-deps:
 	@missing=""; \
 	command -v sshd >/dev/null || test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
@@ -29,6 +29,7 @@ system-deps:
 	command -v sudo >/dev/null || missing="$$missing sudo"; \
 	command -v nft >/dev/null || test -x /usr/sbin/nft || missing="$$missing nftables"; \
 	command -v faketime >/dev/null || missing="$$missing faketime"; \
+	command -v strace >/dev/null || missing="$$missing strace"; \
 	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \

@@ -18,12 +18,14 @@ from rich.progress import (
 )
 
 from cli import common
+from deployments import local_server
 from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Estate
 from opskeeper.config.runbook import RunbookSet
 from opskeeper.config.types import Cadence
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.runs import maintenance_progress
+from opskeeper.paths import home_dir
 from opskeeper.runbook.engine import selects
 
 
@@ -51,6 +53,10 @@ def run_maintenance_with_progress(
     again: bool = False,
 ) -> list[dict[str, Any]]:
     """Start the maintenance flow (ephemeral Prefect unless PREFECT_API_URL is set) and show its steps."""
+    if not os.environ.get("PREFECT_API_URL"):
+        # Prefect's temporary server on SQLite: its own tracebacks ("database is locked" from the event
+        # recorder under load) go to $OPSKEEPER_HOME/prefect/server.log, not to the person at the console.
+        local_server.server_logs_to_file(home_dir())
     from flows.maintenance import maintenance  # the flow layer loads Prefect: only when a run starts
 
     kwargs: dict[str, Any] = dict(cadence=cadence, customer=customer, dry_run=dry_run, force_window=force_window,

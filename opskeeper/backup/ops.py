@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from opskeeper.backup.backup import backup
 from opskeeper.backup.errors import BackupError, RepositoryNotFound
@@ -29,6 +29,9 @@ from opskeeper.errors import InputError, OpskeeperError
 from opskeeper.remote import connect
 from opskeeper.remote.interface import Executor
 from opskeeper.remote.local import LocalExecutor
+
+if TYPE_CHECKING:
+    from opskeeper.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -102,38 +105,45 @@ def open_target(estate: Estate, target: str, passphrase: str, *, create: bool = 
         return Repository.init(store, passphrase)
 
 
-def executor_for(estate: Estate, system: System, host_name: str | None) -> Executor:
+def executor_for(estate: Estate, system: System, host_name: str | None, *, ledger: Ledger | None = None) -> Executor:
+    """The executor for a data set's host; with ``ledger``, a refused host key is audited as a security event."""
     if host_name is None:
         return LocalExecutor(socket.gethostname())
     try:
         # The estate resolves a jump host (without it a host behind one cannot be reached).
-        return connect(system.host(host_name), estate=estate)
+        return connect(system.host(host_name), ledger=ledger, estate=estate)
     except KeyError as e:
         raise InputError(f"system {system.id} has no host {host_name!r}") from e
 
 
-def make_source(estate: Estate, system: System, ds: DataSet) -> tuple[Source, Executor | None]:
+def make_source(
+    estate: Estate, system: System, ds: DataSet, *, ledger: Ledger | None = None
+) -> tuple[Source, Executor | None]:
     """The source for a data set, and the executor to close afterwards (None for a local directory)."""
     if isinstance(ds, DirDataSet):
         if ds.host is None:
             return DirSource(ds.paths, ds.excludes), None
-        ex = executor_for(estate, system, ds.host)
+        ex = executor_for(estate, system, ds.host, ledger=ledger)
         return RemoteDirSource(ex, ds.paths, ds.excludes, sudo=system.host(ds.host).sudo), ex
     if isinstance(ds, PostgresDataSet):
-        ex = executor_for(estate, system, ds.host)
+        ex = executor_for(estate, system, ds.host, ledger=ledger)
         return PostgresSource(ex, ds.dbname, host=ds.db_host, port=ds.port, user=ds.user), ex
     assert_never(ds)
 
 
-def backup_dataset(estate: Estate, customer: Customer, system: System, ds: DataSet, target: str) -> BackupOutcome:
-    """Back up one data set to one target; failures become an outcome, never a half snapshot."""
+def backup_dataset(
+    estate: Estate, customer: Customer, system: System, ds: DataSet, target: str, *, ledger: Ledger | None = None
+) -> BackupOutcome:
+    """Back up one data set to one target; failures become an outcome, never a half snapshot.
+
+    With ``ledger``, a host key refused on the way to the data set's host is audited as a security event."""
     start = time.monotonic()
     policy = policy_of(system)
     ex: Executor | None = None
     try:
         repo = open_target(estate, target, policy.passphrase.resolve(), create=True)
         try:
-            source, ex = make_source(estate, system, ds)
+            source, ex = make_source(estate, system, ds, ledger=ledger)
             host = ex.host.name if ex is not None else socket.gethostname()
             snap = backup(repo, source, system=system.id, host=host, tags=(ds.name, f"customer:{customer.id}"))
         finally:

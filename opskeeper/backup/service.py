@@ -70,11 +70,12 @@ def _crashed(job: BackupJob, e: BaseException) -> BackupOutcome:
                          f"{type(e).__name__}: {e}", 0.0)  # fmt: skip
 
 
-def backup_work(estate: Estate) -> Work[BackupJob, BackupOutcome]:
-    """One data set to one target; an unreachable store is retried where a runner can wait."""
+def backup_work(estate: Estate, ledger: Ledger | None = None) -> Work[BackupJob, BackupOutcome]:
+    """One data set to one target; an unreachable store is retried where a runner can wait. With ``ledger``,
+    a refused host key is audited as a security event, as on every path that connects to a host."""
     return Work(
         "backup-dataset",
-        lambda j: backup_dataset(estate, j.customer, j.system, j.dataset, j.target),
+        lambda j: backup_dataset(estate, j.customer, j.system, j.dataset, j.target, ledger=ledger),
         label=lambda j: f"backup-{j.dataset.name}-to-{j.target}",
         crashed=_crashed,
         retryable=lambda outcome: outcome.retryable,
@@ -137,7 +138,7 @@ def run_backups(
     fully succeeded when asked to. Times come from the ledger's clock."""
     started_at = ledger.now()
     jobs = [BackupJob(c, s, ds, t) for c, s in systems for ds in s.datasets for t in policy_of(s).targets]
-    outcomes = runner(backup_work(estate), jobs)
+    outcomes = runner(backup_work(estate, ledger), jobs)
     done: list[Done] = [
         (c, s, tuple(o for j, o in zip(jobs, outcomes, strict=True) if j.system is s)) for c, s in systems
     ]

@@ -116,8 +116,6 @@ def test_backup_of_the_host(scene: Scene, tmp_path: Path) -> None:
     _said(scene, res.stderr)
 
 
-@pytest.mark.xfail(strict=True, reason="opskeeper/backup/ops.py connects without the ledger (executor_for): "
-                                        "the change it needs is in the report of issue 15's group 3")
 def test_backup_of_the_host_audits_the_refusal(scene: Scene, tmp_path: Path) -> None:
     _cli(scene, tmp_path, "backup", "run", "--system", "fleet")
     _assert_audited(scene, tmp_path)
