@@ -47,6 +47,7 @@ from opskeeper.remote.ssh_hostkeys import (
     expected_host_keys,
 )
 from opskeeper.remote.ssh_io import Capture, SSHStream, collect_output, kill_remote, load_private_key
+from opskeeper.remote.ssh_keepalive import KeepaliveWatchdog
 
 log = logging.getLogger(__name__)
 # Refused host keys, one line each: with no logging set up (the CLI) Python prints WARNING records on
@@ -74,7 +75,8 @@ class SSHTarget:
     sudo: bool = False  # the user may `sudo -n` (used for uploads to paths the user cannot write)
     jump: SSHTarget | None = None
     connect_timeout: float = 10.0
-    keepalive_s: int = 15
+    keepalive_s: float = 15.0  # a probe wanting a reply every keepalive_s; the connection is closed
+    keepalive_count: int = 3  # after keepalive_count intervals without the answer (ssh_keepalive.py)
 
     @property
     def endpoint(self) -> str:
@@ -181,6 +183,7 @@ class SSHExecutor(Executor):
         self._own_pool = pool is None
         self._pool = pool or SSHPool(on_security_event=on_security_event)
         self._transport: paramiko.Transport | None = None
+        self._keepalive: KeepaliveWatchdog | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._lock = threading.Lock()
 
@@ -215,6 +218,9 @@ class SSHExecutor(Executor):
                 return self._transport
             self._drop()
             self._transport = self._connect()
+            t = self.target
+            self._keepalive = KeepaliveWatchdog(self._transport, interval_s=t.keepalive_s,
+                                                count=t.keepalive_count, endpoint=t.endpoint).start()
             return self._transport
 
     def _connect(self) -> paramiko.Transport:
@@ -236,7 +242,6 @@ class SSHExecutor(Executor):
             if event is not None:
                 self._pool.report(event)
                 raise event.error()
-            transport.set_keepalive(t.keepalive_s)
             transport.auth_publickey(t.user, self._pool.private_key(t))
         except paramiko.AuthenticationException as e:
             transport.close()
@@ -276,8 +281,15 @@ class SSHExecutor(Executor):
         except _TRANSPORT_ERRORS as e:
             raise HostUnreachable(f"{self.target.endpoint}: cannot open a session: {e}") from e
 
+    @property
+    def keepalive(self) -> KeepaliveWatchdog | None:
+        """The watchdog of the live connection (None before the first connect and after close)."""
+        return self._keepalive
+
     def _lost(self, e: BaseException | None, doing: str) -> HostUnreachable:
-        return HostUnreachable(f"{self.target.endpoint}: connection lost {doing}: {e or 'closed by peer'}")
+        watchdog = self._keepalive
+        why = (watchdog.verdict if watchdog is not None else None) or e or "closed by peer"
+        return HostUnreachable(f"{self.target.endpoint}: connection lost {doing}: {why}")
 
     # -- commands ---------------------------------------------------------------------------------------
 
@@ -407,6 +419,9 @@ class SSHExecutor(Executor):
     # -- teardown ---------------------------------------------------------------------------------------
 
     def _drop(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.stop()
+            self._keepalive = None
         if self._sftp is not None:
             self._sftp.close()
             self._sftp = None

@@ -137,7 +137,9 @@ class _ChannelReader(io.RawIOBase):
             raise HostUnreachable(f"{self._endpoint}: stream stalled for {_STREAM_IDLE_TIMEOUT_S:g}s") from e
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise HostUnreachable(f"{self._endpoint}: connection lost while streaming: {e}") from e
-        if not data and not self._chan.transport.is_active() and not self._chan.exit_status_ready():
+        # paramiko's exit_status_ready() is also true once the channel is closed: only an EOF from the
+        # host says the output is complete.
+        if not data and not self._chan.eof_received and not self._chan.transport.is_active():
             raise HostUnreachable(f"{self._endpoint}: connection lost while streaming (output is incomplete)")
         n = len(data)
         b[:n] = data

@@ -166,13 +166,6 @@ def _sshd_stopped(host: TestHost, frozen: list[TestHost]) -> None:
     kill_pids(host.pids("sshd"), signal.SIGSTOP)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product: SSHExecutor's keepalive (paramiko set_keepalive) never waits for a reply, so a dead "
-    "peer is found only by the step's timeout (default 5 min; a long step's hours). Fix in "
-    "opskeeper/remote/ssh.py:SSHExecutor._connect: a ServerAliveCountMax-style watchdog (keepalive "
-    "with want_reply, transport closed after 3 unanswered) -- see docs/faults.md",
-)
 @pytest.mark.parametrize("fault", [_link_down, _sshd_stopped], ids=["link-down", "sshd-stopped"])
 def test_a_dead_peer_is_found_by_the_keepalive_not_the_step_timeout(
     fleet_factory: Callable[..., TestBed], frozen: list[TestHost],
@@ -204,4 +197,37 @@ def test_a_dead_peer_is_found_by_the_keepalive_not_the_step_timeout(
     host.link_up()
     assert detected, f"still waiting {DETECT_WITHIN_S:g}s after the fault (keepalive every {KEEPALIVE_S}s)"
     assert isinstance(outcome.get("error"), HostUnreachable), outcome
-    assert host.name in str(outcome["error"])
+    assert host.name in str(outcome["error"]) and "no answer to a keepalive" in str(outcome["error"])
+
+
+@pytest.mark.parametrize("fault", [_link_down, _sshd_stopped], ids=["link-down", "sshd-stopped"])
+def test_a_stream_from_a_dead_peer_ends_by_the_keepalive_not_its_idle_timeout(
+    fleet_factory: Callable[..., TestBed], frozen: list[TestHost],
+    fault: Callable[[TestHost, list[TestHost]], None],
+) -> None:  # fmt: skip
+    """A backup stream waits up to 600 s for its next byte; a dead peer ends it after three keepalives."""
+    bed = fleet_factory(1)
+    [host] = bed.hosts
+    system = load_estate(Path(bed.estate_path)).customers[0].systems[0]
+    ex = SSHExecutor.from_host(system.host(host.name), keepalive_s=KEEPALIVE_S)
+    stream = ex.open_stream("echo first; sleep 30; echo never")
+    assert stream.stdout.readline() == b"first\n"
+    outcome: dict[str, object] = {}
+
+    def read() -> None:
+        try:
+            outcome["rest"] = stream.stdout.read()
+        except ExecutorError as e:
+            outcome["error"] = e
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    fault(host, frozen)
+    worker.join(DETECT_WITHIN_S)
+    detected = not worker.is_alive()
+    ex.close()
+    worker.join(10)
+    host.link_up()
+    assert detected, f"still waiting {DETECT_WITHIN_S:g}s after the fault (keepalive every {KEEPALIVE_S}s)"
+    assert isinstance(outcome.get("error"), HostUnreachable), outcome
+    assert f"{host.name} " in str(outcome["error"]) and "connection lost while streaming" in str(outcome["error"])
