@@ -35,6 +35,7 @@ from typing import Generic, NoReturn, Protocol, TypeVar
 
 from opskeeper.clock import SYSTEM
 from opskeeper.config.estate import Customer, Estate, Host, System
+from opskeeper.config.ssh import SSHSettings
 from opskeeper.errors import OpskeeperError
 from opskeeper.remote.interface import (
     AuthenticationFailed,
@@ -209,11 +210,11 @@ class Fleet:
         hosts: Iterable[Host],
         *,
         on_security_event: SecurityEventHook | None = None,
-        connect_timeout: float = 10.0,
+        ssh: SSHSettings | None = None,
     ) -> None:
         self._hosts = {h.name: h for h in hosts}  # every host a jump may name
         self._pool = SSHPool(on_security_event=on_security_event)
-        self._connect_timeout = connect_timeout
+        self._ssh_options = (ssh or SSHSettings()).target_options()
         self._local: dict[str, LocalExecutor] = {}
         self._lock = threading.Lock()
 
@@ -227,7 +228,7 @@ class Fleet:
             if host.jump in _seen or host.jump not in self._hosts:
                 raise ExecutorError(f"host {host.name}: jump host {host.jump!r} is unknown or loops")
             jump = self.target(self._hosts[host.jump], _seen | {host.name})
-        return SSHTarget.from_host(host, jump=jump, connect_timeout=self._connect_timeout)
+        return SSHTarget.from_host(host, jump=jump, **self._ssh_options)
 
     def executor(self, host: Host) -> Executor:
         if host.local:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import paramiko
 
 from opskeeper.config.secrets import SecretRef
+from opskeeper.config.ssh import SSHSettings
 from opskeeper.remote.interface import (
     DEFAULT_OUTPUT_CAP,
     AuthenticationFailed,
@@ -58,6 +59,7 @@ __all__ = ["SSHExecutor", "SSHPool", "SSHTarget", "SecurityEvent", "audit_securi
 
 _TRANSPORT_ERRORS = (paramiko.SSHException, EOFError, OSError)
 _SFTP_IDLE_TIMEOUT_S = 120.0
+_SSH_DEFAULTS = SSHSettings()
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,10 @@ class SSHTarget:
     known_hosts: str | None = None  # or a known_hosts file pinning it
     sudo: bool = False  # the user may `sudo -n` (used for uploads to paths the user cannot write)
     jump: SSHTarget | None = None
-    connect_timeout: float = 10.0
-    keepalive_s: float = 15.0  # a probe wanting a reply every keepalive_s; the connection is closed
-    keepalive_count: int = 3  # after keepalive_count intervals without the answer (ssh_keepalive.py)
+    # The estate's ``ssh:`` settings (SSHSettings.target_options()); these defaults are its defaults.
+    connect_timeout: float = _SSH_DEFAULTS.connect_timeout.total_seconds()
+    keepalive_s: float = _SSH_DEFAULTS.keepalive.total_seconds()  # a probe wanting a reply this often; the
+    keepalive_count: int = _SSH_DEFAULTS.keepalive_count  # connection is closed after this many unanswered
 
     @property
     def endpoint(self) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from opskeeper.checks.facts_remote import collect_remote
 from opskeeper.config.loader import load_estate
+from opskeeper.config.ssh import SSHSettings
 from opskeeper.errors import WorkFailed
 from opskeeper.remote.fanout import FanoutStatus, Fleet, HostOutcome, fan_out, select_hosts
 from opskeeper.remote.locks import FileHostLocks
@@ -32,7 +34,7 @@ def test_failures_stay_with_their_host(fleet_factory) -> None:
             raise WorkFailed(f"{host.name}: check failed")
         return res.stdout.strip()
 
-    with Fleet.for_estate(estate, connect_timeout=1.0) as fleet:
+    with Fleet.for_estate(estate, ssh=SSHSettings(connect_timeout=timedelta(seconds=1))) as fleet:
         result = fan_out(select_hosts(estate), work, fleet=fleet, concurrency=4)
     outcomes = {r.host: r.outcome for r in result.results}
     assert outcomes == {

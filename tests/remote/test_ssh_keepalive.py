@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 
+from opskeeper.config.loader import load_estate
+from opskeeper.config.ssh import SSHSettings
+from opskeeper.remote import connect
+from opskeeper.remote.fanout import Fleet
 from opskeeper.remote.ssh import SSHExecutor, SSHPool
 from opskeeper.remote.ssh_keepalive import KeepaliveWatchdog
 from testbed import TestBed
@@ -69,3 +74,15 @@ def test_keepalive_needs_a_positive_interval_and_count(fleet3: TestBed) -> None:
         for interval, count in ((0, 3), (-1.0, 3), (1.0, 0)):
             with pytest.raises(ValueError, match="keepalive needs an interval > 0 and a count >= 1"):
                 KeepaliveWatchdog(transport, interval_s=interval, count=count, endpoint="h")
+
+
+def test_the_ssh_settings_reach_every_connection(fleet3: TestBed) -> None:
+    estate = load_estate(fleet3.estate_path)
+    ssh = SSHSettings(connect_timeout=timedelta(seconds=4), keepalive=timedelta(seconds=2), keepalive_count=5)
+    hosts = [h for _, _, h in estate.all_hosts()]
+    with Fleet.for_estate(estate, ssh=ssh) as fleet:
+        t = fleet.target(hosts[0])
+        assert (t.connect_timeout, t.keepalive_s, t.keepalive_count) == (4.0, 2.0, 5)
+    with connect(hosts[1], estate=estate, ssh=ssh) as ex:
+        assert isinstance(ex, SSHExecutor) and ex.run(["true"]).ok
+        assert ex.keepalive is not None and (ex.keepalive.interval_s, ex.keepalive.count) == (2.0, 5)
