@@ -25,7 +25,7 @@ from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import Dispatch, Run, RunStatus
 from opskeeper.ledger.notify import Notification
 from opskeeper.maintenance import Trigger, run_customer, threaded_runner
-from tests.faults.test_ledger_faults import monthly_estate
+from tests.faults.estates import example_estate
 from tests.faults.test_maintenance_faults import _steps
 from tests.ticking import at, tick
 
@@ -38,11 +38,13 @@ def _utc(s: str) -> datetime:
 
 def _estate(tmp_path: Path, home: Path, catch_up: str | None = None) -> Estate:
     """volga as the example has it (Sundays 03:00-06:00 MSK, 72 h notice, catch-up short/24 h), monthly only."""
-    path = monthly_estate(tmp_path, home)
+    path = example_estate(tmp_path, home, sleep_s=0)
+    data = yaml.safe_load(path.read_text())
+    tier = data["tiers"][data["customers"][0]["tier"]]
+    tier["cadences"] = ["monthly"]
     if catch_up:
-        data = yaml.safe_load(path.read_text())
-        data["tiers"][data["customers"][0]["tier"]]["catch_up"] = {"policy": catch_up}
-        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+        tier["catch_up"] = {"policy": catch_up}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return load_estate(path)
 
 

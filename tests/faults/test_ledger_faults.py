@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from opskeeper.ledger import Ledger
@@ -50,17 +49,6 @@ print(tick(config=sys.argv[1]), flush=True)
 """
 
 
-def monthly_estate(dir: Path, home: Path, customers: tuple[str, ...] = ("volga",), sleep_s: int = 0) -> Path:
-    """The fault suite's example estate with every tier's cadences cut to the one runbook it writes (monthly):
-    validation refuses a cadence whose runbook is missing, and the CLI validates before it runs."""
-    path = example_estate(dir, home, customers=customers, sleep_s=sleep_s)
-    data = yaml.safe_load(path.read_text())
-    for tier in data["tiers"].values():
-        tier["cadences"] = ["monthly"]
-    path.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return path
-
-
 @pytest.fixture(scope="module")
 def private_pg() -> Iterator[PrivatePostgres]:
     with private_postgres() as pg:
@@ -95,7 +83,7 @@ def _two_ticks(estate: Path, env: dict[str, str], go: Path) -> list[str]:
 def test_two_ticks_at_once_on_postgres(
     tmp_path: Path, opskeeper_home: Path, cli_env: dict[str, str], ledger_url: str
 ) -> None:
-    estate = monthly_estate(tmp_path, opskeeper_home, CUSTOMERS, sleep_s=2)
+    estate = example_estate(tmp_path, opskeeper_home, customers=CUSTOMERS, sleep_s=2)
     for c in CUSTOMERS:
         always_open(estate, c)
     outs = _two_ticks(estate, cli_env, tmp_path / "go")
@@ -137,7 +125,7 @@ def test_ledger_restarted_mid_run(
     failed: releasing the host's advisory lock on its dead connection raises (see the xfail below); the
     re-run then resumes, repeats nothing and finishes.
     """
-    estate = monthly_estate(tmp_path, opskeeper_home, sleep_s=4)
+    estate = example_estate(tmp_path, opskeeper_home, sleep_s=4)
     ledger = Ledger.open(ledger_url)
     proc = opskeeper(["-c", str(estate), *MONTHLY, "--customer", "volga"], cli_env)
     wait_for("the first step on record", lambda: _step_recorded(ledger, "first"), 120, proc)
@@ -172,7 +160,7 @@ def test_ledger_down_when_a_step_ends_fails_cleanly_and_the_rerun_finishes(
     private_pg: PrivatePostgres,
 ) -> None:  # fmt: skip
     """The server is stopped while a step runs and started after the process gave up on the ledger."""
-    estate = monthly_estate(tmp_path, opskeeper_home, sleep_s=2)
+    estate = example_estate(tmp_path, opskeeper_home, sleep_s=2)
     ledger = Ledger.open(ledger_url)
     proc = opskeeper(["-c", str(estate), *MONTHLY[:-1], "--customer", "volga"], cli_env)
     wait_for("the first step on record", lambda: _step_recorded(ledger, "first"), 120, proc)

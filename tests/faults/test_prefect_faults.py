@@ -16,9 +16,8 @@ import pytest
 
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import RunStatus
-from tests.faults.estates import set_sleep
+from tests.faults.estates import example_estate, set_sleep
 from tests.faults.procs import finish, opskeeper, prefect_server, wait_for
-from tests.faults.test_ledger_faults import monthly_estate
 from tests.faults.test_maintenance_faults import MONTHLY, _outbox, _runs, _step_recorded, _steps
 
 RUN = [*MONTHLY, "--customer", "volga"]
@@ -27,7 +26,7 @@ RUN = [*MONTHLY, "--customer", "volga"]
 def test_prefect_server_killed_mid_flow(
     tmp_path: Path, opskeeper_home: Path, cli_env: dict[str, str]
 ) -> None:
-    estate = monthly_estate(tmp_path, opskeeper_home, sleep_s=4)
+    estate = example_estate(tmp_path, opskeeper_home, sleep_s=4)
     ledger = Ledger.open()
     with contextlib.ExitStack() as server:
         api = server.enter_context(prefect_server(tmp_path / "doomed-server"))

@@ -18,9 +18,8 @@ from opskeeper.ledger import Ledger, utcnow
 from opskeeper.ledger.audit import AuditEntry
 from opskeeper.ledger.core import Dispatch, Run, RunStatus
 from opskeeper.ledger.drills import Drill
-from tests.faults.estates import always_open
+from tests.faults.estates import always_open, example_estate
 from tests.faults.procs import PYTHON, finish, spawn
-from tests.faults.test_ledger_faults import monthly_estate
 from tests.faults.test_maintenance_faults import _outbox, _steps
 
 # The real tick flow in its own process, ``argv[2]`` minutes later than now through the tick's clock seam
@@ -61,7 +60,7 @@ def _maintenance_runs(ledger: Ledger) -> list[Run]:
 def test_tick_killed_between_claim_and_start(
     tmp_path: Path, opskeeper_home: Path, cli_env: dict[str, str]
 ) -> None:
-    estate = always_open(monthly_estate(tmp_path, opskeeper_home))
+    estate = always_open(example_estate(tmp_path, opskeeper_home, sleep_s=0))
     ledger = Ledger.open()
     rc, out = _tick(estate, cli_env, 0, "die")
     assert rc == -9, out
