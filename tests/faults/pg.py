@@ -22,7 +22,7 @@ from tests.faults.procs import free_port
 OS_USER = "postgres"
 
 
-def _bin(name: str) -> str:
+def pg_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if not found:
         raise FileNotFoundError(f"no {name} under /usr/lib/postgresql/*/bin (the postgresql package)")
@@ -46,7 +46,7 @@ class PrivatePostgres:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{db}"
 
     def _ctl(self, *args: str) -> str:
-        return _as_postgres([_bin("pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60", *args])
+        return _as_postgres([pg_bin("pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60", *args])
 
     def start(self) -> None:
         opts = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -64,7 +64,7 @@ class PrivatePostgres:
         return self.url(name)
 
     def psql(self, sql: str, db: str = "postgres") -> str:
-        return _as_postgres([_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+        return _as_postgres([pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
                              "-d", db, "-At", "-c", sql])  # fmt: skip
 
 
@@ -76,7 +76,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         shutil.chown(datadir, OS_USER, OS_USER)
     pg = PrivatePostgres(datadir, free_port())
     try:
-        _as_postgres([_bin("initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust", "-N",
+        _as_postgres([pg_bin("initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust", "-N",
                       "--encoding=UTF8", "--locale=C"])  # fmt: skip
         pg.start()
         yield pg

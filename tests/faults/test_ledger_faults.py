@@ -17,7 +17,7 @@ from sqlalchemy import select
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import Dispatch, RunStatus
 from tests.faults.estates import always_open, example_estate, set_sleep
-from tests.faults.pg import PrivatePostgres, private_postgres
+from tests.faults.pg import PrivatePostgres, pg_bin, private_postgres
 from tests.faults.procs import PYTHON, finish, opskeeper, spawn, wait_for
 from tests.faults.test_maintenance_faults import MONTHLY, _runs, _step_recorded, _steps
 
@@ -51,6 +51,10 @@ print(tick(config=sys.argv[1]), flush=True)
 
 @pytest.fixture(scope="module")
 def private_pg() -> Iterator[PrivatePostgres]:
+    try:
+        pg_bin("initdb")
+    except FileNotFoundError as e:  # no PostgreSQL server binaries on this machine
+        pytest.skip(str(e))
     with private_postgres() as pg:
         yield pg
 
