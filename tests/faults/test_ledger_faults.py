@@ -174,8 +174,11 @@ def test_ledger_down_when_a_step_ends_fails_cleanly_and_the_rerun_finishes(
     finally:
         private_pg.start()
     assert rc == 1, out
-    assert "error:" in out and "ledger" in out, out
-    assert "Traceback" not in out.rsplit("Traceback", 1)[-1].split("error:")[-1], out
+    # The CLI's own line names the ledger and why. (Prefect's task logs and the lock's release add
+    # tracebacks around it: reported, see test_ledger_restarted_mid_run.)
+    assert re.search(
+        r"^error: ledger write failed \(postgresql\S+\): OperationalError: .*refused", out, re.M
+    ), out
 
     [stranded] = _runs(ledger)
     assert stranded.status == RunStatus.RUNNING and [s.step for s in _steps(ledger, stranded.id)] == ["first"]
