@@ -19,6 +19,7 @@ from opskeeper.config.catch_up import CatchUp
 from opskeeper.config.notify import EmailEndpoint, EmergencyPlan, Endpoint, WebhookEndpoint, WebhookFormat
 from opskeeper.config.secrets import SecretRef
 from opskeeper.config.security import SecurityPolicy
+from opskeeper.config.ssh import SSHSettings
 from opskeeper.config.types import (
     Cadence,
     Duration,
@@ -261,6 +262,7 @@ class Estate(Model):
     backup_targets: dict[str, BackupTarget] = Field(default_factory=dict)
     emergency_plan: EmergencyPlan = Field(default_factory=EmergencyPlan)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    ssh: SSHSettings = Field(default_factory=SSHSettings)  # connect timeout and keepalive of every SSH host
     runbooks_dir: str = "runbooks"  # relative to the estate file unless absolute
 
     def reference_errors(self) -> list[tuple[tuple[str | int, ...], str]]:

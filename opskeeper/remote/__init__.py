@@ -23,7 +23,7 @@ def connect(
     with ``estate``, a jump host named by ``host.jump`` is resolved; ``ssh``: connect timeout and
     keepalive (the defaults of :class:`SSHSettings` without it).
     """
-    ssh = ssh or SSHSettings()
+    ssh = ssh or (estate.ssh if estate is not None else SSHSettings())
     if host.local:
         return LocalExecutor(host.name)
     jump = None

@@ -220,6 +220,7 @@ class Fleet:
 
     @classmethod
     def for_estate(cls, estate: Estate, **kwargs: object) -> Fleet:
+        kwargs.setdefault("ssh", estate.ssh)  # the estate's connect timeout and keepalive
         return cls((h for _, _, h in estate.all_hosts()), **kwargs)  # type: ignore[arg-type]
 
     def target(self, host: Host, _seen: frozenset[str] = frozenset()) -> SSHTarget:

@@ -38,6 +38,7 @@ CASES = [
     ("rrule_no_duration", ["{f}:26: customers[0].blackouts[1]: a blackout with 'rrule' needs a 'duration' "
                            "(e.g. '3d')"]),
     ("bad_ident", ["{f}:16: customers[0].id: String should match pattern '^[a-z0-9][a-z0-9_.-]{{0,63}}$'"]),
+    ("ssh_keepalive", ["{f}:5: ssh.keepalive: must be more than 0s and at most 1h, got 0s"]),
     ("unknown_severity", ["{f}:10: tiers.basic.response.emergncy: Input should be 'emergency', 'high' or 'routine'"]),
     # Contacts: an endpoint kind no channel has, nobody to reach, the short form's webhook format.
     ("contact_endpoint_kind", ["{f}:27: customers[0].contacts[1].endpoints[1]: Input tag 'pager' found using "
