@@ -153,9 +153,10 @@ def test_ledger_restarted_mid_run(
     assert ledger.verify_audit()[1] == []
     if not survived:
         pytest.xfail(
-            "the run ends failed: opskeeper/ledger/locks.py AdvisoryLocks.close (and .unlock) raise on the "
-            "dead lock connection, via opskeeper/ledger/heartbeat.py _rolled_back reading connection.info "
-            "on an invalidated connection (PendingRollbackError)"
+            "the run ends failed: releasing the host's advisory lock on its dead session raises "
+            "(opskeeper/ledger/locks.py AdvisoryLocks.unlock should take a connection_invalidated error as "
+            "released), then close() raises PendingRollbackError from opskeeper/ledger/heartbeat.py "
+            "_rolled_back reading .info of an invalidated connection (should return if connection.invalidated)"
         )
 
 
