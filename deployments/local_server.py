@@ -14,6 +14,7 @@ and log ``database is locked`` with a traceback (Prefect issues 15170, 18934: ha
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import subprocess
 import sys
@@ -30,6 +31,23 @@ from opskeeper.errors import OpskeeperError
 # recorder, triggers, ...), and the web server under it. A flow's and a task's logs, the client's and
 # ours are not among them: they stay on the console.
 SERVER_LOGGERS = ("prefect.server", "uvicorn", "fastapi")
+# The client's plumbing: the events client and worker, the API client, the internal services and event loop.
+CLIENT_PLUMBING_LOGGERS = ("prefect._internal", "prefect.events", "prefect.client", "prefect.EventsWorker")
+_QUIET_FILTER = "opskeeper_quiet_transport_errors"
+
+
+class QuietTransportErrors(logging.Filter):
+    """On the console, a connection error of Prefect's client is the one line that says so, not a traceback:
+    the work goes on without the server and the ledger has it (the file keeps whatever the handlers there see)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        while error is not None:
+            if type(error).__module__.split(".")[0] in ("httpx", "httpcore"):
+                record.exc_info, record.exc_text = None, None
+                break
+            error = error.__cause__ or error.__context__
+        return True
 _FILE_HANDLER = "opskeeper_server_file"
 
 
@@ -70,12 +88,17 @@ def start(home: Path, host: str = "127.0.0.1", port: int = 4200) -> tuple[subpro
     return proc, api_url
 
 
-def server_logs_to_file(home: Path) -> Path:
-    """Route the Prefect server's loggers to ``HOME/prefect/server.log``, for this process and the
-    temporary server it starts (which inherits the environment); returns the log file.
+def server_logs_to_file(home: Path, *, server: bool = True) -> Path:
+    """Route Prefect's own plumbing to ``HOME/prefect/server.log`` for this process (and the temporary server
+    it starts, which inherits the environment); returns the log file.
 
-    Prefect's own logging configuration with one change, written to ``HOME/prefect/logging.yml`` and
-    named by ``PREFECT_LOGGING_SETTINGS_PATH``: call it before the first flow run starts the server.
+    Always the client's plumbing (its event and API clients, its internal services: when the server stops
+    answering they log a traceback for each event they could not send); with ``server`` (no
+    ``PREFECT_API_URL``: the temporary server runs in this process's children) the server's loggers too.
+    A flow's and a task's logs, and ours, stay on the console.
+
+    Prefect's own logging configuration with that change, written to ``HOME/prefect/logging.yml`` and
+    named by ``PREFECT_LOGGING_SETTINGS_PATH``: call it before the first flow run starts.
     """
     prefect_home = home / "prefect"
     prefect_home.mkdir(parents=True, exist_ok=True)
@@ -85,8 +108,10 @@ def server_logs_to_file(home: Path) -> Path:
         "class": "logging.FileHandler", "filename": str(log_file), "formatter": "standard", "level": 0,
         "delay": True,  # no file until the server has something to say
     }
-    for name in SERVER_LOGGERS:
+    for name in (*CLIENT_PLUMBING_LOGGERS, *(SERVER_LOGGERS if server else ())):
         config["loggers"].setdefault(name, {}).update(handlers=[_FILE_HANDLER], propagate=False)
+    config.setdefault("filters", {})[_QUIET_FILTER] = {"()": f"{__name__}.QuietTransportErrors"}
+    config["handlers"]["console"].setdefault("filters", []).append(_QUIET_FILTER)
     path = prefect_home / "logging.yml"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -17,7 +19,15 @@ from opskeeper.config.types import Cadence
 from opskeeper.ledger import Ledger
 from opskeeper.ledger import runs as ledger_runs
 from opskeeper.ledger.core import RunStatus
-from opskeeper.maintenance import HostJob, HostResult, HostRunner, Trigger, host_runner, run_customer
+from opskeeper.maintenance import (
+    HostJob,
+    HostResult,
+    HostRunner,
+    MaintenanceResult,
+    Trigger,
+    host_runner,
+    run_customer,
+)
 from opskeeper.paths import config_path
 from tasks.fanout import as_tasks, task_runner
 from tasks.maintenance import publish_run_report
@@ -75,16 +85,37 @@ def maintenance(
             dry_run=dry_run, force_window=force_window, trigger=who, approved_by=approved_by, again=again,
         )  # fmt: skip
         log.info("%s %s: %s %s", c.id, cadence.value, res.status, res.reason)
-        publish_run_report(res.run_id, c.timezone)
+        # The run is on record in the ledger; what follows must not be lost with the Prefect server. The
+        # artifacts are for the UI only: a server that stopped answering costs them, nothing else.
+        try:
+            publish_run_report(res.run_id, c.timezone)
+        except Exception as e:  # noqa: BLE001
+            log.warning("%s: run %s: report not published to Prefect: %s: %s", c.id, res.run_id, type(e).__name__, e)
         # A run that found every step done earlier in the period did nothing: nothing to tell or scan again.
         if not dry_run and not res.nothing_left and res.status in (RunStatus.OK, RunStatus.FAILED, RunStatus.PARTIAL):
             # Neither may cost the next customer its maintenance: the run is on record either way, an
             # undelivered message is retried by escalation, and the weekly scan catches up a failed one.
+            _tell_result(log, estate, res, started_at)
             try:
-                notify_result(estate, res, started_at)
                 # The contract's monthly check includes the security scan (its findings have their own lifecycle).
                 security_scan(customer=c.id, config=config, trigger="maintenance")
             except Exception as e:  # noqa: BLE001
                 log.warning("%s: after maintenance run %s: %s: %s", c.id, res.run_id, type(e).__name__, e)
         results.append({"run_id": res.run_id, **res.summary()})
     return results
+
+
+def _tell_result(log: Any, estate: Estate, res: MaintenanceResult, started_at: datetime) -> None:
+    """The customer's "completed"/"failed" message, as a Prefect task; if the task cannot even be created (the
+    Prefect server stopped answering), the same function directly: the message is owed whether Prefect answers
+    or not, and it is idempotent per run (the outbox holds one row per run and recipient)."""
+    try:
+        notify_result(estate, res, started_at)
+        return
+    except Exception as e:  # noqa: BLE001
+        log.warning("run %s: the result message as a task failed (%s: %s); sending it directly", res.run_id,
+                    type(e).__name__, e)
+    try:
+        notify_result.fn(estate, res, started_at)
+    except Exception as e:  # noqa: BLE001
+        log.warning("run %s: the result message: %s: %s", res.run_id, type(e).__name__, e)

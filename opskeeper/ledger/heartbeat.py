@@ -104,4 +104,6 @@ def _committed(connection: Any) -> None:
 @event.listens_for(Engine, "rollback")
 def _rolled_back(connection: Any) -> None:
     # Never beat for an id that was not kept: SQLite may hand it to another process's run.
+    if connection.invalidated:  # the server went away (a restart): its .info is gone with it, nothing pending
+        return
     connection.info.pop(_PENDING, None)

@@ -8,13 +8,16 @@ it, and a pooled connection would carry it off to whoever borrows it next.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from opskeeper.ledger.db import Ledger, LedgerError
+
+log = logging.getLogger(__name__)
 
 
 class AdvisoryLockError(LedgerError):
@@ -40,12 +43,22 @@ class AdvisoryLocks:
     def _scalar(self, sql: str, key: int) -> object:
         params = {"k": key, "hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}
         with self._mutex:
-            try:
-                value = self._conn.execute(text(sql), params).scalar()
-                self._conn.commit()  # advisory locks are session-level: committing keeps them
-            except SQLAlchemyError as e:
-                raise AdvisoryLockError(f"advisory lock query failed: {e}") from e
-        return value
+            for attempt in (1, 2):
+                try:
+                    value = self._conn.execute(text(sql), params).scalar()
+                    self._conn.commit()  # advisory locks are session-level: committing keeps them
+                    return value
+                except DBAPIError as e:
+                    if not e.connection_invalidated or attempt == 2:
+                        raise AdvisoryLockError(f"advisory lock query failed: {e}") from e
+                    # The session died (a server restart, a cut connection): PostgreSQL released every lock
+                    # it held. Say so once, then go on on a new session; an unlock there finds nothing held.
+                    log.warning("the PostgreSQL session holding this process's host locks was lost (%s); "
+                                "the server released them", type(e.orig).__name__)
+                    self._conn.rollback()  # lets the connection reconnect on its next use
+                except SQLAlchemyError as e:
+                    raise AdvisoryLockError(f"advisory lock query failed: {e}") from e
+        raise AssertionError("unreachable")
 
     def try_lock(self, key: int) -> bool:
         return bool(self._scalar("SELECT pg_try_advisory_lock(:k)", key))

@@ -54,13 +54,15 @@ def test_ctrl_c_mid_stream_removes_the_staging_directory_and_a_rerun_finishes(
 ) -> None:
     src = tmp_path / "data"
     (src / "a").mkdir(parents=True)
-    (src / "a" / "huge.bin").write_bytes(random.Random(3).randbytes(24 * 1024 * 1024))
+    # Big enough that what is still in flight when the test sees 4 MiB staged is far from all of it, even on a
+    # loaded machine (with 24 MiB, a slow poll once saw the last bytes land before its Ctrl-C).
+    (src / "a" / "huge.bin").write_bytes(random.Random(3).randbytes(96 * 1024 * 1024))
     (src / "b.txt").write_text("after the big one\n")
     store = DirStore(tmp_path / "repo")
     repo = Repository.init(store, PASSPHRASE)
     snap = backup(repo, DirSource([src]), system="fleet")
     repo.close()
-    bed = fleet_factory(1, data_size="128m")  # the staged copy and the restored one: one at a time
+    bed = fleet_factory(1, data_size="256m")  # the staged copy and the restored one: one at a time
     h = bed.hosts[0]
     dest = Path(h.data_dir) / "restored"
     estate = _estate_file(bed, store.root, tmp_path / "estate.yaml")

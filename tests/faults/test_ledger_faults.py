@@ -125,9 +125,9 @@ def test_ledger_restarted_mid_run(
 ) -> None:  # fmt: skip
     """``pg_ctl restart -m fast`` while a step runs: every connection is cut, the host lock's too.
 
-    The ledger's pool reconnects (pre-ping) and every step is recorded once. Today the run still ends
-    failed: releasing the host's advisory lock on its dead connection raises (see the xfail below); the
-    re-run then resumes, repeats nothing and finishes.
+    The ledger's pool reconnects (pre-ping) and every step is recorded once; the host lock's session was lost
+    with the server, which released the lock: releasing it again on a new session finds nothing held, so the run
+    ends ok. A re-run in the period then finds nothing left and repeats nothing.
     """
     estate = example_estate(tmp_path, opskeeper_home, sleep_s=4)
     ledger = Ledger.open(ledger_url)
@@ -139,25 +139,15 @@ def test_ledger_restarted_mid_run(
     assert [(s.step, s.status) for s in _steps(ledger, run.id)] == [
         (n, "ok") for n in ("first", "slow", "last")
     ]
-    survived = rc == 0 and run.status == RunStatus.OK
-    if not survived:  # concluded, not stranded, and failed for the known reason only
-        assert rc == 1 and run.status == RunStatus.FAILED and run.ended_at is not None, (rc, run.status, out)
-        [host] = (run.summary or {})["hosts"]
-        assert "PendingRollbackError" in host["error"] or "advisory lock" in host["error"], host
-        set_sleep(tmp_path, 0)
-        rc, out = finish(opskeeper(["-c", str(estate), *MONTHLY, "--customer", "volga"], cli_env))
-        assert rc == 0, out
-        old, new = _runs(ledger)
-        assert new.status == RunStatus.OK and new.summary["resumed_from"] == [old.id], new.reason  # type: ignore[index]
-        assert {s.status for s in _steps(ledger, new.id)} == {"skipped"}  # done earlier: not repeated
+    assert rc == 0 and run.status == RunStatus.OK and run.ended_at is not None, (rc, run.status, out)
+    assert "Traceback" not in out, out
+    set_sleep(tmp_path, 0)
+    rc, out = finish(opskeeper(["-c", str(estate), *MONTHLY, "--customer", "volga"], cli_env))
+    assert rc == 0, out
+    old, new = _runs(ledger)
+    assert new.status == RunStatus.OK and new.summary["resumed_from"] == [old.id], new.reason  # type: ignore[index]
+    assert {s.status for s in _steps(ledger, new.id)} == {"skipped"}  # done earlier: not repeated
     assert ledger.verify_audit()[1] == []
-    if not survived:
-        pytest.xfail(
-            "the run ends failed: releasing the host's advisory lock on its dead session raises "
-            "(opskeeper/ledger/locks.py AdvisoryLocks.unlock should take a connection_invalidated error as "
-            "released), then close() raises PendingRollbackError from opskeeper/ledger/heartbeat.py "
-            "_rolled_back reading .info of an invalidated connection (should return if connection.invalidated)"
-        )
 
 
 def test_ledger_down_when_a_step_ends_fails_cleanly_and_the_rerun_finishes(
@@ -175,10 +165,10 @@ def test_ledger_down_when_a_step_ends_fails_cleanly_and_the_rerun_finishes(
     finally:
         private_pg.start()
     assert rc == 1, out
-    # The CLI's own line names the ledger and why. (Prefect's task logs and the lock's release add
-    # tracebacks around it: reported, see test_ledger_restarted_mid_run.)
+    # The CLI's own line names the ledger (or the host lock kept in it) and why: which one the dead server
+    # fails first depends on timing.
     assert re.search(
-        r"^error: ledger write failed \(postgresql\S+\): OperationalError: .*refused", out, re.M
+        r"^error: (ledger (write|read) failed \(postgresql\S+\): \w+Error: |.*advisory lock query failed: )", out, re.M
     ), out
 
     [stranded] = _runs(ledger)

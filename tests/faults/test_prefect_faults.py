@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-import pytest
-
 from opskeeper.ledger import Ledger
 from opskeeper.ledger.core import RunStatus
 from tests.faults.estates import example_estate, set_sleep
@@ -43,9 +41,9 @@ def test_prefect_server_killed_mid_flow(
         ("slow", "ok"),
         ("last", "ok"),
     ]
-    clean = rc == 0 and "Traceback" not in out
-    if not clean:  # only for the known reason: the dead API
-        assert rc == 1 and "ConnectError" in out, out
+    # One warning line, then the runs as the ledger has them, and the exit code of their status.
+    assert rc == 0 and "Traceback" not in out, out
+    assert "stopped answering during the run" in out, out
 
     # The re-run (Prefect back: the session's server) resumes: nothing is repeated, it finishes.
     set_sleep(tmp_path, 0)
@@ -57,19 +55,4 @@ def test_prefect_server_killed_mid_flow(
     assert ledger.verify_audit()[1] == []
     told = _outbox(opskeeper_home)
     assert told["maintenance_started"] == 1 and told["maintenance_failed"] == 0, told
-    problems = []
-    if told["maintenance_completed"] != 1:
-        assert told["maintenance_completed"] == 0, told
-        problems.append(
-            "the customer is never told the run completed: flows/maintenance.py maintenance() calls "
-            "publish_run_report (Prefect artifacts) before notify_result and outside its try, so the dead "
-            "API ends the flow first; the re-run finds nothing left and tells nothing"
-        )
-    if not clean:
-        problems.append(
-            "the CLI exits 1 with httpx.ConnectError's traceback though the run is ok on record (cli/progress.py "
-            "run_maintenance_with_progress and cli/common.py run_guarded do not translate the Prefect client's "
-            "connection errors)"
-        )
-    if problems:
-        pytest.xfail("; ".join(problems))
+    assert told["maintenance_completed"] == 1, told  # sent directly when the task could not be created
