@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +57,15 @@ def assert_same_tree(src: Path, restored: Path) -> None:
         elif p.is_file():
             assert p.read_bytes() == q.read_bytes(), rel
             assert p.stat().st_mode == q.stat().st_mode, rel
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a child that a test stops with Ctrl-C: SIGINT as a terminal leaves it (default).
+
+    A process started in the background of a non-interactive shell (``make test &``, some CI runners) has
+    SIGINT ignored, its children inherit that, and Python then installs no KeyboardInterrupt handler.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def restored_root(out: Path, src: Path) -> Path:

@@ -29,6 +29,7 @@ from tests.backup.conftest import (
     MotoServer,
     S3Factory,
     assert_same_tree,
+    interruptible,
     make_tree,
     restored_root,
 )
@@ -400,7 +401,7 @@ def test_ctrl_c_stops_a_restore_with_writer_processes_without_their_tracebacks(
     for _attempt in range(3):  # on a loaded machine this test may first see the part file only once it is gone
         shutil.rmtree(out, ignore_errors=True)
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=interruptible)
         deadline = time.monotonic() + 30
         while not part.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.0005)

@@ -23,7 +23,7 @@ from opskeeper.backup.sources import DirSource
 from opskeeper.backup.store.dir import DirStore
 from testbed import TestBed
 from testbed.estate_file import estate_document
-from tests.backup.conftest import PASSPHRASE, assert_same_tree, restored_root
+from tests.backup.conftest import PASSPHRASE, assert_same_tree, interruptible, restored_root
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,8 @@ def _estate_file(bed: TestBed, repo: Path, path: Path) -> Path:
 def _cli(estate: Path, home: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "OKB_TEST_PASSPHRASE": PASSPHRASE, "OPSKEEPER_HOME": str(home)}
     return subprocess.Popen([sys.executable, "-m", "cli", "-c", str(estate), *args], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=interruptible)
 
 
 def _staged_bytes(dest: Path) -> int:
