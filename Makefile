@@ -40,7 +40,7 @@ system-deps:
 demo: $(STAMP)
 	$(BIN)/python -m demos.estate
 
-# The whole suite today, then the part that needs no fleet test bed at dates that stress calendars (libfaketime:
+# The whole suite today, then the part that needs no fleet test bed at dates that stress calendars, side by side (libfaketime:
 # the process and its children start at that time and the clock runs on): the last day of February of a leap
 # year at 23:50, and ten minutes before Europe springs forward in 2031. No test may depend on the machine's date.
 FAKE_DATES ?= 2028-02-29 23:50:00|2031-03-30 00:50:00
@@ -53,11 +53,18 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	@$(MAKE) --no-print-directory test-dates
 
+# The dates run side by side, one per core, each in its own temporary directory; their outputs follow in order.
 test-dates: $(STAMP)
-	@dates='$(FAKE_DATES)'; IFS='|'; for at in $$dates; do \
-	  echo "== the suite at $$(faketime "$$at" date '+%F %T %Z') (faketime) =="; \
-	  FAKETIME_DONT_RESET=1 faketime "$$at" $(BIN)/python -m pytest -q -p no:cacheprovider $(DATED_TESTS) || exit $$?; \
-	done
+	@dates='$(FAKE_DATES)'; IFS='|'; n=0; pids=(); logs=(); tmp="$${TMPDIR:-/tmp}/opskeeper-dated-$$$$"; \
+	for at in $$dates; do \
+	  n=$$((n+1)); mkdir -p "$$tmp"; logs+=("$$tmp/$$n.log"); \
+	  ( echo "== the suite at $$(faketime "$$at" date '+%F %T %Z') (faketime) =="; \
+	    FAKETIME_DONT_RESET=1 faketime "$$at" $(BIN)/python -m pytest -q -p no:cacheprovider \
+	      --basetemp="$$tmp/$$n" $(DATED_TESTS) ) > "$$tmp/$$n.log" 2>&1 & \
+	  pids+=($$!); \
+	done; \
+	rc=0; for k in "$${!pids[@]}"; do wait "$${pids[$$k]}" || rc=$$?; cat "$${logs[$$k]}"; done; \
+	rm -rf "$$tmp"; exit $$rc
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not sshd and not s3 and not postgres and not browser"
