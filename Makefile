@@ -49,8 +49,9 @@ FAKE_DATES ?= 2028-02-29 23:50:00|2031-03-30 00:50:00
 DATED_TESTS ?= -m "not sshd and not s3 and not postgres and not browser and not wallclock and not flow" \
 	--ignore=tests/faults --ignore=tests/backup/test_faults.py
 
+# Two workers, one per core, each taking whole files (module fixtures and a file's fault sequence stay together).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 	@$(MAKE) --no-print-directory test-dates
 
 # The dates run side by side, one per core, each in its own temporary directory; their outputs follow in order.

@@ -11,6 +11,9 @@ import pytest
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("OPSKEEPER_DEMO_PASSPHRASE", "correct horse battery staple")
+# Tables as wide as the demo makes them off a terminal, whichever test ran first in this process (the demo's
+# own setdefault used to decide it for the tests after it; with two workers, no test may lean on another).
+os.environ.setdefault("COLUMNS", "150")
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_ESTATE = REPO / "examples" / "opskeeper.yaml"
