@@ -58,7 +58,7 @@ def monthly_cmd(
             out.write_text(text, encoding="utf-8")
         except OSError as e:
             raise InputError(f"cannot write {out}: {e.strerror}") from e
-        console.print(f"wrote {out} ({report.lang.value}, {report.period.month}, {report.period.tz})")
+        console.print(f"wrote {out} ({report.lang.value}, {report.period.month}, {report.period.tz})", soft_wrap=True)
 
     run_guarded(body)
 
@@ -79,7 +79,8 @@ def evidence_cmd(
         else:
             chain = "verified" if result.chain_ok else "[red]BROKEN[/red] (see audit/verification.json)"
             console.print(f"wrote {result.path}: {result.files} files, months {', '.join(result.months)}; "
-                          f"audit chain {chain}, head #{result.head_seq} {result.head_hash}")  # fmt: skip
+                          f"audit chain {chain}, head #{result.head_seq} {result.head_hash}",
+                          soft_wrap=True)  # one line, however long: a script greps it  # fmt: skip
         if not result.chain_ok:
             raise PackProblems("the audit chain does not verify; the pack records where it breaks")
 
@@ -98,10 +99,10 @@ def verify_pack_cmd(
     def body() -> None:
         problems = evidence.verify_pack(pack, previous)
         for p in problems:
-            console.print(f"[red]problem:[/red] {p}")
+            console.print(f"[red]problem:[/red] {p}", soft_wrap=True)
         if problems:
             raise PackProblems(f"{len(problems)} problem(s) in {pack}")
         console.print(f"{pack}: every file matches MANIFEST.json; the audit chain links"
-                      + (f" and still holds the head of {previous}" if previous else ""))  # fmt: skip
+                      + (f" and still holds the head of {previous}" if previous else ""), soft_wrap=True)  # fmt: skip
 
     run_guarded(body)
