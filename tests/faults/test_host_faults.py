@@ -166,15 +166,20 @@ def _sshd_stopped(host: TestHost, frozen: list[TestHost]) -> None:
     kill_pids(host.pids("sshd"), signal.SIGSTOP)
 
 
+def _one_host(fleet_factory: Callable[..., TestBed]) -> tuple[TestHost, SSHExecutor]:
+    """A one-host bed and an executor to it with a fast keepalive."""
+    bed = fleet_factory(1)
+    [host] = bed.hosts
+    system = load_estate(Path(bed.estate_path)).customers[0].systems[0]
+    return host, SSHExecutor.from_host(system.host(host.name), keepalive_s=KEEPALIVE_S)
+
+
 @pytest.mark.parametrize("fault", [_link_down, _sshd_stopped], ids=["link-down", "sshd-stopped"])
 def test_a_dead_peer_is_found_by_the_keepalive_not_the_step_timeout(
     fleet_factory: Callable[..., TestBed], frozen: list[TestHost],
     fault: Callable[[TestHost, list[TestHost]], None],
 ) -> None:  # fmt: skip
-    bed = fleet_factory(1)
-    [host] = bed.hosts
-    system = load_estate(Path(bed.estate_path)).customers[0].systems[0]
-    ex = SSHExecutor.from_host(system.host(host.name), keepalive_s=KEEPALIVE_S)
+    host, ex = _one_host(fleet_factory)
     outcome: dict[str, object] = {}
 
     def run() -> None:
@@ -206,10 +211,7 @@ def test_a_stream_from_a_dead_peer_ends_by_the_keepalive_not_its_idle_timeout(
     fault: Callable[[TestHost, list[TestHost]], None],
 ) -> None:  # fmt: skip
     """A backup stream waits up to 600 s for its next byte; a dead peer ends it after three keepalives."""
-    bed = fleet_factory(1)
-    [host] = bed.hosts
-    system = load_estate(Path(bed.estate_path)).customers[0].systems[0]
-    ex = SSHExecutor.from_host(system.host(host.name), keepalive_s=KEEPALIVE_S)
+    host, ex = _one_host(fleet_factory)
     stream = ex.open_stream("echo first; sleep 30; echo never")
     assert stream.stdout.readline() == b"first\n"
     outcome: dict[str, object] = {}
